@@ -1,0 +1,238 @@
+"""pricer: estimate a product's price from its text.
+
+A thin shell over the modules; an error the user can fix prints as one line and exits with code 2.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from pricer import PricerError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
+data_app = typer.Typer(no_args_is_help=True, help="Curate raw product data and describe data sets.")
+app.add_typer(data_app, name="data")
+console = Console()
+err = Console(stderr=True)
+
+TextCol = Annotated[str, typer.Option(help="Column holding the product text.")]
+PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
+
+
+def _columns(text_col: str, price_col: str):
+    from pricer.data import ColumnMap
+
+    return ColumnMap(text=text_col, price=price_col)
+
+
+def _read(spec: str, text_col: str = "text", price_col: str = "price"):
+    from pricer.data import read_items_with_report
+
+    items, report = read_items_with_report(spec, _columns(text_col, price_col))
+    (err.print if report.skipped or report.truncated else lambda *_: None)(f"[yellow]{report.summary()}[/]")
+    return items
+
+
+# -------------------------------------------------------------------------------------------------------------- data
+
+
+@data_app.command("curate")
+def data_curate(
+    raw: Annotated[list[str], typer.Argument(help="Raw metadata files (.jsonl/.jsonl.gz) or hub:CATEGORY.")],
+    out: Annotated[Path, typer.Option(help="Directory for train.jsonl, test.jsonl and report.json.")],
+    tokenizer: Annotated[str, typer.Option(help="llama3, words, or a transformers tokenizer id/dir.")] = "llama3",
+    test_size: Annotated[float, typer.Option(help="Test items: a count, or a fraction below 1.")] = 0.05,
+    seed: int = 42,
+    balance: Annotated[bool, typer.Option(help="Sample price slots down as the reference did.")] = True,
+    slot_cap: Annotated[int, typer.Option(help="Most items kept per whole-dollar price slot.")] = 1200,
+):
+    """Turn raw Amazon Reviews 2023 metadata into curated, balanced train and test items."""
+    from collections import Counter
+
+    from pricer import curation
+    from pricer.data import write_items
+    from pricer.storage import atomic_write_json
+
+    tok = curation.load_tokenizer(tokenizer)
+    items, dropped = [], Counter()
+    for source in raw:
+        path = curation.download_category(source[4:]) if source.startswith("hub:") else Path(source)
+        got, why = curation.curate_file(path, tok, category=source[4:] if source.startswith("hub:") else None)
+        console.print(f"{source}: kept {len(got):,}, dropped {sum(why.values()):,} {dict(why)}")
+        items += got
+        dropped += why
+    if balance:
+        items = curation.balance(items, curation.BalanceRules(slot_cap=slot_cap), seed=seed)
+    train, test = curation.split(items, int(test_size) if test_size >= 1 else test_size, seed=seed)
+    write_items(train, out / "train.jsonl")
+    write_items(test, out / "test.jsonl")
+    atomic_write_json(out / "report.json", {"kept": len(items), "train": len(train), "test": len(test), "dropped": dropped})
+    console.print(f"{len(train):,} train and {len(test):,} test items in {out}")
+
+
+@data_app.command("stats")
+def data_stats(
+    file: Annotated[str, typer.Argument(help="Items file (.jsonl, .csv, .parquet), optionally sliced: f.jsonl[:100].")],
+    out: Annotated[Path, typer.Option(help="Directory for stats.json, prices.png, categories.png.")],
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Counts, price distribution and categories of a data set, with charts."""
+    from pricer.data import describe, draw_stats
+    from pricer.storage import atomic_write_json
+
+    items = _read(file, text_col, price_col)
+    stats = describe(items)
+    atomic_write_json(out / "stats.json", stats)
+    charts = draw_stats(items, stats, out, Path(file).name)
+    console.print(
+        f"{stats['n']:,} items, price mean ${stats['price_mean']:,.2f}, median ${stats['price_median']:,.2f}, "
+        f"{len(stats['categories'])} categories; wrote {out / 'stats.json'}, {', '.join(str(c) for c in charts)}"
+    )
+
+
+# -------------------------------------------------------------------------------------------------- fit and predict
+
+
+@app.command()
+def fit(
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn")],
+    train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
+    out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Fit a predictor on training items and save it."""
+    from pricer.predictors import make_predictor
+
+    items = [it for spec in train for it in _read(spec, text_col, price_col)]
+    predictor = make_predictor(kind)
+    with console.status(f"fitting {kind} on {len(items):,} items"):
+        predictor.fit(items)
+    predictor.save(out)
+    console.print(f"saved {kind} fitted on {len(items):,} items to {out}")
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str], typer.Argument(help="Product text(s).")],
+    model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
+):
+    """Print the estimated price of each text, one per line."""
+    from pricer.predictors import load_predictor
+
+    predictor = load_predictor(model)
+    for price in predictor.predict(texts):
+        console.print(f"{price:.2f}")
+
+
+# ------------------------------------------------------------------------------------------------------- evaluation
+
+
+@app.command("eval")
+def evaluate_cmd(
+    model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
+    data: Annotated[str, typer.Option(help="Items to score, optionally sliced: dev.jsonl[1250:].")],
+    size: Annotated[int, typer.Option(help="Score the first SIZE items (the reference: 250); 0 for all.")] = 250,
+    out: Annotated[Optional[Path], typer.Option(help="Results directory; rerun with the same one to resume.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Name on the chart and leaderboard.")] = None,
+    batch_size: int = 32,
+    quiet: Annotated[bool, typer.Option(help="No line per item.")] = False,
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Score a model like the reference's Tester; writes summary.json, items.jsonl and chart.png."""
+    from pricer.evaluation import RICH_COLOUR, evaluate
+    from pricer.predictors import load_predictor
+
+    items = _read(data, text_col, price_col)
+    items = items[:size] if size else items
+    name = name or Path(model.rstrip("/")).name
+    out = out or Path("runs") / "eval" / name
+    predictor = load_predictor(model)
+
+    def show(row, resumed):
+        if not quiet:
+            console.print(
+                f"[{RICH_COLOUR[row['colour']]}]{row['i'] + 1}: Guess: ${row['guess']:,.2f} Truth: ${row['truth']:,.2f} "
+                f"Error: ${row['error']:,.2f} SLE: {row['sle']:,.2f} Item: {row['title'][:40]}{' (resumed)' if resumed else ''}[/]"
+            )
+
+    summary = evaluate(predictor, items, out, name=name, batch_size=batch_size, on_row=show)
+    print_summary(summary)
+    console.print(f"wrote {out}/summary.json, items.jsonl, chart.png")
+
+
+def print_summary(s: dict) -> None:
+    lo, hi = s["mae_ci95"]
+    console.print(
+        f"[bold]{s['name']}[/]: error ${s['mae']:,.2f} (95% CI ${lo:,.2f}-${hi:,.2f}), median ${s['median_error']:,.2f}, "
+        f"RMSLE {s['rmsle']:.3f}, hits {s['hit_rate']:.1f}% over {s['n']} items"
+        + (f", {s['no_price']} without a price" if s.get("no_price") else "")
+    )
+    table = Table("category", "n", "error", "RMSLE", "hits", title="by category")
+    for cat, m in s["by_category"].items():
+        table.add_row(cat, str(m["n"]), f"${m['mae']:,.2f}", f"{m['rmsle']:.2f}", f"{m['hit_rate']:.1f}%")
+    console.print(table)
+
+
+@app.command()
+def leaderboard(
+    runs: Annotated[list[Path], typer.Argument(help="Evaluation output directories.")],
+    chart: Annotated[Optional[Path], typer.Option(help="Bar chart PNG to write.")] = None,
+    reference: Annotated[bool, typer.Option(help="Include the reference's published results.")] = True,
+):
+    """Several runs next to the reference's results, as a table and a bar chart."""
+    from pricer.leaderboard import collect, draw_bars
+
+    rows = collect(runs, with_reference=reference)
+    show_leaderboard(rows)
+    if chart:
+        draw_bars(rows, chart)
+        console.print(f"wrote {chart}")
+
+
+def show_leaderboard(rows: list[dict]) -> None:
+    table = Table("predictor", "error", "95% CI", "RMSLE", "hits", "n", "source", title="leaderboard")
+    for r in rows:
+        ci = f"${r['ci'][0]:,.0f}-${r['ci'][1]:,.0f}" if r["ci"] else ""
+        style = "bold" if r["source"] == "pricer" else "dim"
+        table.add_row(r["name"], f"${r['mae']:,.2f}", ci, f"{r['rmsle']:.2f}", f"{r['hit_rate']:.1f}%", str(r["n"]), r["source"], style=style)
+    console.print(table)
+    console.print("[dim]reference rows: published figures on the course's test[:250]; pricer rows: this machine's runs[/]")
+
+
+# ------------------------------------------------------------------------------------------------------------- demo
+
+
+@app.command()
+def demo(
+    data_dir: Annotated[Optional[Path], typer.Option(help="The shared data folder (holds amazon/train.jsonl, dev.jsonl).")] = None,
+    out: Annotated[Path, typer.Option(help="Where models, evaluations and charts go.")] = Path("runs/demo"),
+    embeddings: Annotated[bool, typer.Option(help="Include the MiniLM embedding predictors (slowest part).")] = True,
+):
+    """Fit every baseline, evaluate each, and print the leaderboard."""
+    from pricer.demo import run_demo
+
+    rows = run_demo(data_dir, out, with_embeddings=embeddings, console=console)
+    show_leaderboard(rows)
+    console.print(f"charts: {out}/leaderboard.png and {out}/evals/*/chart.png")
+
+
+def main() -> None:
+    try:
+        app()
+    except PricerError as e:
+        err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("interrupted: finished work is saved; run the same command again to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

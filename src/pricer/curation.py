@@ -1,0 +1,269 @@
+"""Curation of raw Amazon Reviews 2023 metadata into items, following the reference's rules.
+
+Price band, detail scrubbing, part-number removal, a minimum length in characters and tokens, a token budget,
+balanced sampling by price slot and category, and a seeded train/test split.
+"""
+
+import gzip
+import json
+import os
+import random
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from pricer import PricerError
+from pricer.data import Item, parse_price
+
+
+@dataclass
+class CurationRules:
+    min_price: float = 0.5
+    max_price: float = 999.49
+    min_chars: int = 300
+    ceiling_chars: int = 1120  # 160 tokens x 7 characters, as the reference cut it
+    min_tokens: int = 150
+    max_tokens: int = 160
+
+
+@dataclass
+class BalanceRules:
+    slot_cap: int = 1200  # price slots with more items than this are sampled down to it...
+    keep_whole_from: int = 240  # ...unless the slot is this many dollars or more
+    default_weight: float = 5.0
+    category_weights: dict | None = None  # the reference: Automotive 1, every other category 5
+
+    def weight(self, category: str | None) -> float:
+        weights = self.category_weights if self.category_weights is not None else {"Automotive": 1.0}
+        return weights.get(category or "", self.default_weight)
+
+
+# Keys and phrases of the details field that say nothing about price (the reference's list).
+DETAIL_REMOVALS = [
+    '"Batteries Included?": "No"',
+    '"Batteries Included?": "Yes"',
+    '"Batteries Required?": "No"',
+    '"Batteries Required?": "Yes"',
+    "By Manufacturer",
+    "Item",
+    "Date First",
+    "Package",
+    ":",
+    "Number of",
+    "Best Sellers",
+    "Number",
+    "Product ",
+]
+
+
+def scrub_details(details: str) -> str:
+    for phrase in DETAIL_REMOVALS:
+        details = details.replace(phrase, "")
+    return details
+
+
+def scrub(text: str) -> str:
+    """Collapse runs of punctuation noise and whitespace; drop long words with digits (part numbers)."""
+    text = re.sub(r'[:\[\]"{}【】\s]+', " ", text).strip()
+    text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
+    words = [w for w in text.split(" ") if len(w) < 7 or not any(c.isdigit() for c in w)]
+    return " ".join(words)
+
+
+class WordTokenizer:
+    """Words and punctuation as tokens: a dependency-free stand-in where no model tokenizer is wanted."""
+
+    pattern = re.compile(r"\w+|[^\w\s]+|\s+")
+
+    def encode(self, text: str, add_special_tokens: bool = False) -> list[str]:
+        return [t for t in self.pattern.findall(text) if not t.isspace()]
+
+    def decode(self, tokens: list[str]) -> str:
+        return " ".join(tokens)
+
+
+LLAMA3_PATTERN = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+def llama3_tokenizer():
+    """The Llama 3 tokenizer from PyPI's `llama-models` (tiktoken file), as a transformers fast tokenizer."""
+    import importlib.util
+
+    from transformers import PreTrainedTokenizerFast
+    from transformers.convert_slow_tokenizer import TikTokenConverter
+
+    spec = importlib.util.find_spec("llama_models")
+    if spec is None:
+        raise PricerError("the llama3 tokenizer needs `pip install --no-deps llama-models==0.3.0`")
+    vocab = Path(spec.origin).parent / "llama3" / "tokenizer.model"
+    special = ["<|begin_of_text|>", "<|end_of_text|>"] + [f"<|reserved_special_token_{i}|>" for i in range(254)]
+    converter = TikTokenConverter(vocab_file=str(vocab), pattern=LLAMA3_PATTERN, additional_special_tokens=special)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=converter.converted(), bos_token="<|begin_of_text|>", eos_token="<|end_of_text|>"
+    )
+
+
+@lru_cache(maxsize=4)
+def load_tokenizer(name: str):
+    """`llama3` (the reference's), `words`, or any transformers tokenizer id or directory."""
+    if name == "llama3":
+        return llama3_tokenizer()
+    if name == "words":
+        return WordTokenizer()
+    from transformers import AutoTokenizer
+
+    try:
+        return AutoTokenizer.from_pretrained(name)
+    except Exception as e:
+        raise PricerError(f"cannot load tokenizer {name!r}: {str(e).splitlines()[0]}") from None
+
+
+def _as_lines(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value] if value.strip() else []
+    return [str(v) for v in value if str(v).strip()]
+
+
+def curate_record(
+    record: dict, category: str | None, tokenizer, rules: CurationRules | None = None
+) -> tuple[Item | None, str]:
+    """One raw metadata record to an item, or None and the rule that dropped it."""
+    rules = rules or CurationRules()
+    price = parse_price(record.get("price"))
+    if price is None:
+        return None, "no price"
+    if not rules.min_price <= price <= rules.max_price:
+        return None, "price out of band"
+    title = str(record.get("title") or "").strip()
+    if not title:
+        return None, "no title"
+    details = record.get("details")
+    if isinstance(details, dict):
+        details = json.dumps(details, ensure_ascii=False) if details else ""
+    contents = ""
+    for part in ("description", "features"):
+        lines = _as_lines(record.get(part))
+        if lines:
+            contents += "\n".join(lines) + "\n"
+    if details:
+        contents += scrub_details(str(details)) + "\n"
+    if len(contents) <= rules.min_chars:
+        return None, "too few characters"
+    text = f"{scrub(title)}\n{scrub(contents[: rules.ceiling_chars])}"
+    tokens = tokenizer.encode(text, add_special_tokens=False)
+    if len(tokens) <= rules.min_tokens:
+        return None, "too few tokens"
+    text = tokenizer.decode(tokens[: rules.max_tokens])
+    return Item(text=text, price=price, title=title, category=category, details=details or None), ""
+
+
+def category_from_filename(path: Path) -> str:
+    """`meta_Appliances.jsonl.gz` -> `Appliances`."""
+    name = path.name.split(".")[0]
+    return re.sub(r"^(raw_)?meta_", "", name)
+
+
+def read_raw_records(path: Path):
+    """Yield (line number, record or None, problem) from a raw metadata file, .jsonl or .jsonl.gz."""
+    if not path.exists():
+        raise PricerError(f"{path}: no such file")
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            for n, raw in enumerate(f, start=1):
+                if not raw.strip():
+                    continue
+                try:
+                    yield n, json.loads(raw.decode("utf-8")), ""
+                except UnicodeDecodeError:
+                    yield n, None, "not UTF-8"
+                except json.JSONDecodeError as e:
+                    yield n, None, f"not JSON ({e.msg})"
+    except gzip.BadGzipFile:
+        raise PricerError(f"{path}: not a gzip file") from None
+
+
+def curate_file(path: Path, tokenizer, rules: CurationRules | None = None, category: str | None = None):
+    """Items from one raw file and a Counter of why the others were dropped."""
+    category = category or category_from_filename(path)
+    items, dropped = [], Counter()
+    for _, record, problem in read_raw_records(path):
+        item, why = (None, problem) if problem else curate_record(record, category, tokenizer, rules)
+        if item is None:
+            dropped[why] += 1
+        else:
+            items.append(item)
+    return items, dropped
+
+
+def balance(items: list[Item], rules: BalanceRules | None = None, seed: int = 42) -> list[Item]:
+    """Sample so that no price slot (whole dollars) dominates, favouring categories by weight, as the reference did."""
+    rules = rules or BalanceRules()
+    slots = defaultdict(list)
+    for item in items:
+        slots[round(item.price)].append(item)
+    rng = np.random.default_rng(seed)
+    kept = []
+    for slot in sorted(slots):
+        members = slots[slot]
+        if slot >= rules.keep_whole_from or len(members) <= rules.slot_cap:
+            kept.extend(members)
+            continue
+        weights = np.array([rules.weight(it.category) for it in members], dtype=float)
+        chosen = rng.choice(len(members), size=rules.slot_cap, replace=False, p=weights / weights.sum())
+        kept.extend(members[i] for i in sorted(chosen))
+    random.Random(seed).shuffle(kept)
+    return kept
+
+
+def split(items: list[Item], test_size: int | float, seed: int = 42) -> tuple[list[Item], list[Item]]:
+    """Shuffle with the seed, then cut: the same items and seed give the same split everywhere."""
+    shuffled = list(items)
+    random.Random(seed).shuffle(shuffled)
+    n_test = round(len(shuffled) * test_size) if isinstance(test_size, float) and test_size < 1 else int(test_size)
+    if not 0 < n_test < len(shuffled):
+        raise PricerError(f"test size {test_size} leaves no train or no test items out of {len(shuffled)}")
+    return shuffled[n_test:], shuffled[:n_test]
+
+
+HUB_DATASET = "McAuley-Lab/Amazon-Reviews-2023"
+
+
+def download_category(category: str) -> Path:
+    """Fetch one category's raw metadata file from the Hugging Face hub (no dataset script, so datasets 4.x works)."""
+    try:
+        from huggingface_hub import hf_hub_download
+    except ModuleNotFoundError:
+        raise PricerError("loading from the hub needs `pip install huggingface_hub`") from None
+    if os.environ.get("HF_HUB_OFFLINE", "0") in ("0", "", "false"):
+        _check_reachable(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
+    try:
+        return Path(
+            hf_hub_download(HUB_DATASET, f"raw/meta_categories/meta_{category}.jsonl", repo_type="dataset")
+        )
+    except Exception as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PricerError(f"cannot download {category!r} from the Hugging Face hub ({HUB_DATASET}): {reason}") from None
+
+
+def _check_reachable(endpoint: str, timeout: float = 5.0) -> None:
+    """Fail in seconds with one line, rather than after the hub client's retries, where there is no network."""
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError as e:
+        raise PricerError(
+            f"cannot reach the Hugging Face hub at {url.hostname} ({e.strerror or e}); "
+            "download the raw meta_<Category>.jsonl yourself and pass its path"
+        ) from None

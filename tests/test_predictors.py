@@ -1,0 +1,109 @@
+import json
+
+import numpy as np
+import pytest
+from conftest import run_cli
+
+from pricer import PricerError
+from pricer.data import read_items
+from pricer.predictors import RECIPES, load_predictor, make_predictor, text_features
+
+CLASSICAL = ["random", "constant-mean", "constant-median", "features", "bow", "tfidf"]
+
+
+@pytest.fixture(scope="module")
+def small(amazon):
+    train = read_items(amazon / "train.jsonl")[:1500] + read_items(f"{amazon / 'dev.jsonl'}[:1250]")
+    return train, read_items(f"{amazon / 'dev.jsonl'}[1250:1450]")
+
+
+def mae(predictor, items):
+    return float(np.mean(np.abs(predictor.predict([it.text for it in items]) - [it.price for it in items])))
+
+
+@pytest.mark.parametrize("recipe", CLASSICAL)
+def test_saved_predictor_gives_the_same_numbers_in_a_new_process(recipe, small, tmp_path):
+    train, test = small
+    predictor = make_predictor(recipe).fit(train)
+    texts = [it.text for it in test[:5]]
+    before = predictor.predict(texts)
+    assert before.shape == (5,) and np.all(np.isfinite(before)) and np.all(before >= 0)
+    predictor.save(tmp_path / recipe)
+    assert np.array_equal(load_predictor(tmp_path / recipe).predict(texts), before)
+    result = run_cli("predict", "--model", tmp_path / recipe, *texts)
+    assert result.returncode == 0, result.stderr
+    assert [float(x) for x in result.stdout.split()] == pytest.approx(np.round(before, 2).tolist(), abs=0.006)
+
+
+def test_learned_predictors_beat_the_constant(small):
+    train, test = small
+    constant = mae(make_predictor("constant-mean").fit(train), test)
+    assert mae(make_predictor("tfidf").fit(train), test) < constant - 10
+    assert mae(make_predictor("random"), test) > constant
+
+
+def test_constant_statistics(small):
+    train, _ = small
+    prices = [it.price for it in train]
+    assert make_predictor("constant-median").fit(train).predict(["x"])[0] == pytest.approx(np.median(prices))
+    assert make_predictor("constant-mean").fit(train).predict(["x"])[0] == pytest.approx(np.mean(prices))
+
+
+def test_random_is_uniform_in_range_and_repeatable():
+    p = make_predictor("random")
+    guesses = p.predict([f"product {i}" for i in range(2000)])
+    assert guesses.min() >= 1 and guesses.max() <= 999 and 400 < guesses.mean() < 600
+    assert np.array_equal(guesses, make_predictor("random").predict([f"product {i}" for i in range(2000)]))
+
+
+def test_text_features_read_weight_and_size():
+    f = text_features(["Heavy anvil, Item Weight 20 pounds", "Tiny bead, 8 ounces", "nothing"])
+    assert f.shape == (3, 9)
+    assert f[0, 2] > f[1, 2] > 0 and f[2, 3] == 0 and f[0, 3] == 1
+
+
+def test_model_dir_of_another_kind_or_newer_format_is_refused(small, tmp_path):
+    train, _ = small
+    make_predictor("constant-mean").fit(train).save(tmp_path / "m")
+    from pricer.predictors import TfidfPredictor
+
+    with pytest.raises(PricerError, match="holds a 'constant' predictor, not a 'tfidf' one"):
+        TfidfPredictor.load(tmp_path / "m")
+    manifest = json.loads((tmp_path / "m" / "pricer.json").read_text())
+    (tmp_path / "m" / "pricer.json").write_text(json.dumps({**manifest, "format": 99}))
+    result = run_cli("predict", "--model", tmp_path / "m", "anything")
+    assert result.returncode == 2 and "format 99" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "m" / "pricer.json").write_text(json.dumps({**manifest, "kind": "quantum"}))
+    with pytest.raises(PricerError, match="unknown predictor kind 'quantum'"):
+        load_predictor(tmp_path / "m")
+    with pytest.raises(PricerError, match="neither a model directory nor a built-in"):
+        load_predictor(tmp_path / "nowhere")
+    with pytest.raises(PricerError, match="unknown predictor 'xgboost'"):
+        make_predictor("xgboost")
+
+
+def test_fit_command_with_sliced_training_files(amazon, tmp_path):
+    result = run_cli("fit", "tfidf", "--train", f"{amazon / 'train.jsonl'}[:300]", "--train", f"{amazon / 'dev.jsonl'}[:200]", "--out", tmp_path / "t")
+    assert result.returncode == 0, result.stderr
+    assert "500 items" in result.stdout
+    assert json.loads((tmp_path / "t" / "pricer.json").read_text())["kind"] == "tfidf"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", ["embed-knn", "embed-rf"])
+def test_embedding_predictors_learn_and_reload(recipe, small, tmp_path):
+    train, test = small
+    train, test = train[-600:], test[:100]  # dev-like items only, to keep the embedding time small
+    predictor = make_predictor(recipe).fit(train)
+    assert mae(predictor, test) < mae(make_predictor("constant-mean").fit(train), test)
+    predictor.save(tmp_path / recipe)
+    texts = [it.text for it in test[:5]]
+    result = run_cli("predict", "--model", tmp_path / recipe, *texts)
+    assert result.returncode == 0, result.stderr
+    assert [float(x) for x in result.stdout.split()] == pytest.approx(np.round(predictor.predict(texts), 2).tolist(), abs=0.006)
+
+
+def test_every_recipe_names_a_known_kind():
+    from pricer.predictors import KINDS
+
+    assert all(kind in KINDS for kind, _ in RECIPES.values())
