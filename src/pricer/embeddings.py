@@ -142,7 +142,9 @@ class EmbeddingForestPredictor(EmbeddingPredictor):
     def make_regressor(self, n_items):
         from sklearn.ensemble import RandomForestRegressor
 
-        return RandomForestRegressor(n_estimators=self.trees, min_samples_leaf=2, n_jobs=-1, random_state=self.seed)
+        return RandomForestRegressor(
+            n_estimators=self.trees, min_samples_leaf=2, max_features=0.33, n_jobs=-1, random_state=self.seed
+        )
 
 
 class EmbeddingKnnPredictor(EmbeddingPredictor):

@@ -166,12 +166,16 @@ def evaluate(
     return summary
 
 
-def _predict_batch(predictor, texts: list[str]) -> tuple[list, list[dict]]:
-    """Guesses, plus per-item extras (an interval, say) from predictors that offer predict_details."""
+def predict_details(predictor, texts: list[str]) -> list[dict]:
+    """Per text a dict with `price` (None: no number), plus an interval where the predictor offers predict_details."""
     if hasattr(predictor, "predict_details"):
-        details = predictor.predict_details(texts)
-        return [d.get("price") for d in details], [{k: v for k, v in d.items() if k != "price"} for d in details]
-    return [float(g) for g in predictor.predict(texts)], [{} for _ in texts]
+        return predictor.predict_details(texts)
+    return [{"price": float(g)} for g in predictor.predict(texts)]
+
+
+def _predict_batch(predictor, texts: list[str]) -> tuple[list, list[dict]]:
+    details = predict_details(predictor, texts)
+    return [d.get("price") for d in details], [{k: v for k, v in d.items() if k != "price"} for d in details]
 
 
 def read_summary(run_dir: str | Path) -> dict:

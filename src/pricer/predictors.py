@@ -250,6 +250,7 @@ KINDS = {
     "tfidf": "pricer.predictors:TfidfPredictor",
     "embed-rf": "pricer.embeddings:EmbeddingForestPredictor",
     "embed-knn": "pricer.embeddings:EmbeddingKnnPredictor",
+    "llm": "pricer.llm:LLMPredictor",
 }
 
 # What `pricer fit KIND` offers: a kind with fixed parameters under a name of its own.
@@ -264,7 +265,12 @@ RECIPES = {
     "embed-knn": ("embed-knn", {}),
 }
 
-BUILTINS = {"random": ("random", {})}  # usable as --model without training
+# Usable as --model without training: the random guess, and the bundled language models zero-shot.
+BUILTINS = {
+    "random": ("random", {}),
+    "smollm2-135m": ("llm", {"base": "smollm2-135m"}),
+    "gemma3-270m": ("llm", {"base": "gemma3-270m"}),
+}
 
 
 def predictor_class(kind: str) -> type[Predictor]:
@@ -282,8 +288,16 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
 
 
 def load_predictor(spec: str | Path) -> Predictor:
-    """A saved model directory, or the name of a built-in predictor that needs no training."""
+    """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint), or a built-in name."""
     path = Path(spec)
+    if not path.is_dir() and "@" in str(spec):
+        run_dir, checkpoint = str(spec).rsplit("@", 1)
+        predictor = load_predictor(run_dir)
+        if not hasattr(predictor, "with_checkpoint"):
+            raise PricerError(f"{run_dir}: a {predictor.kind!r} predictor has no checkpoints")
+        return predictor.with_checkpoint(checkpoint)
+    if path.is_dir() and not (path / MANIFEST).exists() and (path / "config.json").exists():
+        return predictor_class("llm")(base=str(path))  # a plain transformers model directory: the LLM zero-shot
     if path.is_dir():
         return predictor_class(read_manifest(path)["kind"]).load(path)
     if str(spec) in BUILTINS:

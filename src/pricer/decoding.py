@@ -1,0 +1,131 @@
+"""Reading a price out of a language model's next-token distribution.
+
+The decoders only need `next_logprobs(sequences) -> [n, vocab]` log-probabilities of the token after each sequence,
+so they can be tested against a model whose probabilities the test controls.
+
+- greedy: the reference's model_predict, the first number in a short greedy continuation (see llm.py).
+- topk: the reference's improved predictor, the probability-weighted mean of the top-K next tokens that are numbers.
+  Right where a whole price is one token (Llama 3); with digit-by-digit tokenizers it sees only the first digit.
+- the price distribution: a beam search over digit tokens that finds the most probable whole prices and their
+  probabilities, for any tokenizer. Its mean, median (best point for absolute error) or log-mean (best for squared log
+  error), and an 80% interval.
+"""
+
+import math
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+MIN_SHARE = 1e-6  # prices holding less than this share of the found mass are noise, dropped
+MIN_MASS = 1e-6  # a model that puts less than this on all numbers together gave no number
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def first_number(text: str) -> float | None:
+    """The first number in a reply, `$1,299.99` -> 1299.99; None where there is none."""
+    match = NUMBER.search(text)
+    return float(match.group().replace(",", "")) if match else None
+
+
+class DigitVocab:
+    """Which token ids spell digits only (`7`, `42`, `999` in Llama 3; `0`-`9` in SmolLM2 and Gemma)."""
+
+    def __init__(self, tokenizer):
+        self.vocab_size = len(tokenizer)
+        self.digits: dict[int, str] = {}
+        for token_id in range(self.vocab_size):
+            text = tokenizer.decode([token_id])
+            if text.isdigit() and text.isascii():
+                self.digits[token_id] = text
+        if not self.digits:
+            raise ValueError("this tokenizer has no digit tokens")
+        self.ids = torch.tensor(sorted(self.digits))
+        self.texts = [self.digits[i] for i in self.ids.tolist()]
+
+
+@dataclass
+class PriceDistribution:
+    values: np.ndarray  # whole prices found
+    probs: np.ndarray  # their probabilities, normalised to sum to 1
+    mass: float  # how much of the model's probability the found prices hold before normalising
+
+    def mean(self) -> float:
+        return float(np.dot(self.values, self.probs))
+
+    def quantile(self, q: float) -> float:
+        order = np.argsort(self.values)
+        cumulative = np.cumsum(self.probs[order])
+        return float(self.values[order][np.searchsorted(cumulative, q * cumulative[-1])])
+
+    def median(self) -> float:
+        return self.quantile(0.5)
+
+    def logmean(self) -> float:
+        """exp(E[log(1 + price)]) - 1: the point that minimises the expected squared log error."""
+        return float(math.expm1(np.dot(np.log1p(self.values), self.probs)))
+
+    def point(self, rule: str) -> float:
+        return {"mean": self.mean, "median": self.median, "logmean": self.logmean}[rule]()
+
+
+def topk_price(logprobs: torch.Tensor, tokenizer, k: int = 3) -> float | None:
+    """The reference's improved decoder for one row of next-token log-probabilities."""
+    probs, ids = logprobs.exp().topk(k)
+    prices, weights = [], []
+    for p, token_id in zip(probs.tolist(), ids.tolist()):
+        try:
+            value = float(tokenizer.decode([token_id]))
+        except ValueError:
+            continue
+        if value > 0 and math.isfinite(value):
+            prices.append(value)
+            weights.append(p)
+    return float(np.dot(prices, weights) / sum(weights)) if prices else None
+
+
+def price_distributions(
+    next_logprobs, prompts: list[list[int]], vocab: DigitVocab, beams: int = 12, max_digits: int = 4
+) -> list[PriceDistribution | None]:
+    """For each prompt, the most probable whole prices that follow it and their probabilities.
+
+    A beam is a run of digit tokens. At each step every live beam asks for the next-token distribution: the mass
+    on non-digit tokens ends the number there (a price found, `12` then `.`), the digit tokens extend it. Each prompt
+    keeps its `beams` most probable runs. None for a prompt whose model puts no mass on any number.
+    """
+    found: list[dict[int, float]] = [{} for _ in prompts]
+    live = [(i, "", [], 0.0) for i in range(len(prompts))]  # (prompt index, digits so far, token ids, log-prob)
+    for _ in range(max_digits + 1):
+        if not live:
+            break
+        logprobs = next_logprobs([prompts[i] + ids for i, _, ids, _ in live]).float().cpu()
+        digit_logprobs = logprobs[:, vocab.ids]
+        grown = []
+        for (i, digits, ids, logp), row in zip(live, digit_logprobs):
+            if digits:
+                end = max(0.0, 1.0 - float(row.exp().sum()))
+                value = int(digits)
+                found[i][value] = found[i].get(value, 0.0) + math.exp(logp) * end
+            if len(digits) >= max_digits:
+                continue
+            top = row.topk(min(beams, len(row)))
+            for lp, j in zip(top.values.tolist(), top.indices.tolist()):
+                text = vocab.texts[j]
+                if len(digits) + len(text) <= max_digits and lp > -30:
+                    grown.append((i, digits + text, ids + [int(vocab.ids[j])], logp + lp))
+        live = []
+        for i in sorted({b[0] for b in grown}):
+            mine = sorted((b for b in grown if b[0] == i), key=lambda b: -b[3])
+            live += mine[:beams]
+    results = []
+    for prices in found:
+        floor = MIN_SHARE * sum(prices.values())
+        prices = {v: p for v, p in prices.items() if p > floor and v > 0}
+        if sum(prices.values()) < MIN_MASS:
+            results.append(None)
+            continue
+        values = np.array(list(prices), dtype=float)
+        probs = np.array(list(prices.values()))
+        results.append(PriceDistribution(values=values, probs=probs / probs.sum(), mass=float(probs.sum())))
+    return results

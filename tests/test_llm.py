@@ -1,0 +1,132 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import run_cli
+
+from pricer import PricerError
+from pricer.data import read_items
+from pricer.llm import PRICE_PREFIX, LLMPredictor, build_prompt, load_tokenizer
+from pricer.predictors import load_predictor
+from pricer.training import CompletionExamples, read_recipe
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tiny_base):
+    return load_tokenizer(str(tiny_base))
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tiny_base, amazon, tmp_path_factory):
+    """A LoRA run of five steps on the tiny model, through the real command."""
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_cli(
+        "train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", run,
+        "--max-steps", "5", "--save-steps", "2", "--batch-size", "4", "--logging-steps", "1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run
+
+
+def test_prompt_is_the_references_and_fits_the_budget(tokenizer):
+    prompt = build_prompt("A red kettle\nBoils fast", tokenizer)
+    assert prompt == f"How much does this cost to the nearest dollar?\n\nA red kettle\nBoils fast\n\n{PRICE_PREFIX}"
+    long = build_prompt("word " * 2000, tokenizer, max_tokens=100)
+    assert long.endswith(PRICE_PREFIX) and len(tokenizer.encode(long, add_special_tokens=False)) <= 100
+
+
+def test_loss_falls_only_on_the_completion(tokenizer, amazon):
+    items = read_items(f"{amazon / 'dev.jsonl'}[:3]")
+    examples = CompletionExamples(items, tokenizer, max_length=182)
+    for item, ex in zip(items, examples):
+        answer = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+        assert tokenizer.decode(answer) == f"{round(item.price)}.00"
+        assert len(ex["input_ids"]) <= 182 and ex["labels"][: len(ex["labels"]) - len(answer)] == [-100] * (len(ex["labels"]) - len(answer))
+
+
+def test_train_writes_a_run_with_checkpoints_and_adapter(tiny_run):
+    assert {"checkpoint-2", "checkpoint-4", "checkpoint-5", "adapter"} <= {p.name for p in tiny_run.iterdir()}
+    manifest = json.loads((tiny_run / "pricer.json").read_text())
+    assert manifest["kind"] == "llm" and manifest["params"]["adapter"] == "adapter"
+    assert json.loads((tiny_run / "train_result.json").read_text())["global_step"] == 5
+
+
+def test_eval_of_the_run_with_every_decoder(tiny_run, amazon, tmp_path):
+    data = f"{amazon / 'dev.jsonl'}[1250:]"
+    for decode in ("greedy", "topk", "mean", "median", "logmean"):
+        out = tmp_path / decode
+        result = run_cli("eval", "--model", tiny_run, "--data", data, "--size", "4", "--decode", decode, "--out", out, "--quiet")
+        assert result.returncode == 0, result.stderr[-3000:]
+        summary = json.loads((out / "summary.json").read_text())
+        rows = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+        assert summary["n"] == 4 and len(rows) == 4
+        assert summary["no_price"] == sum(bool(r.get("no_price")) for r in rows)
+        if decode in ("mean", "median", "logmean"):
+            assert all(r["low"] <= r["high"] for r in rows if not r.get("no_price"))
+
+
+def test_checkpoint_revision_loads_and_a_missing_one_is_named(tiny_run):
+    predictor = load_predictor(f"{tiny_run}@checkpoint-2")
+    assert predictor.adapter == "checkpoint-2"
+    assert load_predictor(f"{tiny_run}@4").adapter == "checkpoint-4"
+    with pytest.raises(PricerError, match="no checkpoint-9 .*checkpoint-2"):
+        load_predictor(f"{tiny_run}@checkpoint-9")
+    details = predictor.predict_details(["A blue bicycle bell"])
+    assert set(details[0]) >= {"price"}
+
+
+def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path):
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--quant", "4bit")
+    assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_recipe_file(tmp_path):
+    (tmp_path / "r.toml").write_text("[train]\nlora_r = 8\nlearning_rate = 2e-4\n")
+    assert read_recipe(tmp_path / "r.toml") == {"lora_r": 8, "learning_rate": 2e-4}
+    (tmp_path / "bad.toml").write_text("lora_rank = 8\n")
+    with pytest.raises(PricerError, match="unknown training settings lora_rank"):
+        read_recipe(tmp_path / "bad.toml")
+
+
+def test_unknown_decoder_is_refused():
+    with pytest.raises(PricerError, match="--decode must be one of"):
+        LLMPredictor(decode="mode")
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "pricer.cli", "train", "--base", str(tiny_base), "--train", f"{amazon / 'dev.jsonl'}[:64]",
+            "--out", str(run), "--max-steps", "400", "--save-steps", "3", "--batch-size", "2", "--logging-steps", "50"]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "checkpoint-3" / "trainer_state.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not (run / "pricer.json").exists(), "the first run finished before it could be killed"
+    done = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resuming from {run}/checkpoint-{done}" in second.stdout
+    assert json.loads((run / "train_result.json").read_text())["global_step"] == 400
+
+
+@pytest.mark.slow
+def test_real_smollm2_learns_prices_and_its_adapter_loads_back(amazon, tmp_path):
+    """The real 135M model, a few steps on CPU: the loss falls and the saved adapter predicts."""
+    run = tmp_path / "smol"
+    result = run_cli(
+        "train", "--base", "smollm2-135m", "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out", run,
+        "--max-steps", "8", "--batch-size", "4", "--learning-rate", "1e-3", "--logging-steps", "1", "--save-steps", "100",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    state = json.loads((run / "checkpoint-8" / "trainer_state.json").read_text())
+    losses = [h["loss"] for h in state["log_history"] if "loss" in h]
+    assert len(losses) == 8 and sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
+    predicted = run_cli("predict", "--model", run, "--decode", "median", read_items(f"{amazon / 'dev.jsonl'}[1250:1251]")[0].text)
+    assert predicted.returncode == 0, predicted.stderr[-3000:]
+    assert float(predicted.stdout.split()[0]) > 0
