@@ -9,6 +9,7 @@ import importlib.util
 import math
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -147,7 +148,7 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
     if "device_map" not in kwargs:
         model.to(device)
     if not quiet:
-        print(f"{base}: memory footprint {model.get_memory_footprint() / 1e6:,.1f} MB on {device}")
+        print(f"{base}: memory footprint {model.get_memory_footprint() / 1e6:,.1f} MB on {device}", file=sys.stderr)
     return model
 
 
