@@ -121,6 +121,8 @@ def fit(
     kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn")],
     train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
+    members: Annotated[Optional[list[str]], typer.Option(help="Ensemble members: recipe names or model directories.")] = None,
+    folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions.")] = 5,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -128,9 +130,15 @@ def fit(
     from pricer.predictors import make_predictor
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
-    predictor = make_predictor(kind)
-    with console.status(f"fitting {kind} on {len(items):,} items"):
-        predictor.fit(items)
+    if kind == "ensemble":
+        predictor = make_predictor(kind, members=members or [], folds=folds)
+        predictor.fit(items, progress=console.print)
+    else:
+        if members:
+            raise PricerError("--members goes with `pricer fit ensemble`")
+        predictor = make_predictor(kind)
+        with console.status(f"fitting {kind} on {len(items):,} items"):
+            predictor.fit(items)
     predictor.save(out)
     console.print(f"saved {kind} fitted on {len(items):,} items to {out}")
 
@@ -266,6 +274,75 @@ def show_leaderboard(rows: list[dict]) -> None:
 
 
 # ------------------------------------------------------------------------------------------------------------- demo
+
+
+@app.command()
+def serve(
+    model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    decode: DecodeOpt = None,
+    max_batch: Annotated[int, typer.Option(help="Most items gathered into one call of the model.")] = 64,
+):
+    """Serve a predictor over HTTP: /v1/price, /v1/price/batch, /v1/chat/completions, /health, /docs."""
+    import uvicorn
+
+    from pricer.serving import create_app
+
+    predictor = _load_model(model, decode)
+    uvicorn.run(create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch), host=host, port=port)
+
+
+@app.command("loadtest")
+def loadtest_cmd(
+    url: Annotated[str, typer.Argument(help="The running service, e.g. http://127.0.0.1:8000 (keep it on loopback).")],
+    data: Annotated[str, typer.Option(help="Items whose texts are sent.")],
+    requests: int = 500,
+    clients: int = 32,
+):
+    """Bounded load test of a running `pricer serve`: zero errors expected; prints median and p99 latency."""
+    from pricer.loadtest import load_test
+
+    stats = load_test(url.rstrip("/"), [it.text for it in _read(data)], requests=requests, clients=clients)
+    console.print(
+        f"{stats['requests']} requests from {stats['clients']} clients: {stats['ok']} ok, errors {stats['errors'] or 'none'}, "
+        f"median {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, {stats['requests_per_s']:.0f} requests/s"
+    )
+
+
+index_app = typer.Typer(no_args_is_help=True, help="A vector index of known products, for retrieval.")
+app.add_typer(index_app, name="index")
+
+
+@index_app.command("build")
+def index_build(
+    train: Annotated[list[str], typer.Option(help="Items to index, optionally sliced.")],
+    out: Annotated[Path, typer.Option(help="Index directory.")],
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Embed items with MiniLM and store them in a FAISS index on disk."""
+    from pricer.retrieval import PriceIndex
+
+    items = [it for spec in train for it in _read(spec, text_col, price_col)]
+    with console.status(f"embedding {len(items):,} items"):
+        PriceIndex.build(items).save(out)
+    console.print(f"indexed {len(items):,} items in {out}")
+
+
+@index_app.command("query")
+def index_query(
+    index: Annotated[Path, typer.Argument(help="Index directory.")],
+    text: Annotated[str, typer.Argument(help="Product text.")],
+    k: int = 5,
+):
+    """The k indexed items most similar to a text, with their prices."""
+    from pricer.retrieval import PriceIndex
+
+    table = Table("similarity", "price", "title")
+    for hit in PriceIndex.load(index).query([text], k)[0]:
+        table.add_row(f"{hit['similarity']:.3f}", f"${hit['price']:,.2f}", hit["title"][:90])
+    console.print(table)
 
 
 @app.command()

@@ -161,6 +161,8 @@ def evaluate(
             f.flush()
             os.fsync(f.fileno())
     summary = summarize(rows, name)
+    if getattr(predictor, "usage", None):
+        summary["usage"] = predictor.usage  # tokens and cost of a paid endpoint, this run only (cached answers are free)
     atomic_write_json(out / "summary.json", summary)
     draw_chart(rows, chart_title(name, summary), out / "chart.png")
     return summary

@@ -251,6 +251,8 @@ KINDS = {
     "embed-rf": "pricer.embeddings:EmbeddingForestPredictor",
     "embed-knn": "pricer.embeddings:EmbeddingKnnPredictor",
     "llm": "pricer.llm:LLMPredictor",
+    "frontier": "pricer.frontier:FrontierPredictor",
+    "ensemble": "pricer.ensemble:EnsemblePredictor",
 }
 
 # What `pricer fit KIND` offers: a kind with fixed parameters under a name of its own.
@@ -263,6 +265,7 @@ RECIPES = {
     "tfidf": ("tfidf", {}),
     "embed-rf": ("embed-rf", {}),
     "embed-knn": ("embed-knn", {}),
+    "ensemble": ("ensemble", {}),  # with --members
 }
 
 # Usable as --model without training: the random guess, and the bundled language models zero-shot.
@@ -290,6 +293,10 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
 def load_predictor(spec: str | Path) -> Predictor:
     """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint), or a built-in name."""
     path = Path(spec)
+    if not path.exists() and (str(spec) == "frontier" or str(spec).startswith("frontier:")):
+        from pricer.frontier import frontier_from_spec
+
+        return frontier_from_spec(str(spec))
     if not path.is_dir() and "@" in str(spec):
         run_dir, checkpoint = str(spec).rsplit("@", 1)
         predictor = load_predictor(run_dir)
@@ -303,4 +310,4 @@ def load_predictor(spec: str | Path) -> Predictor:
     if str(spec) in BUILTINS:
         kind, params = BUILTINS[str(spec)]
         return predictor_class(kind)(**params)
-    raise PricerError(f"{spec}: neither a model directory nor a built-in model ({', '.join(BUILTINS)})")
+    raise PricerError(f"{spec}: neither a model directory nor a built-in model ({', '.join(BUILTINS)}, frontier[:MODEL])")

@@ -1,0 +1,173 @@
+"""The service on a real loopback port: endpoints, validation, failures, load, clients that vanish."""
+
+import json
+import socket
+import threading
+import time
+
+import httpx
+import numpy as np
+import pytest
+import uvicorn
+from conftest import run_cli
+
+from pricer.data import read_items
+from pricer.frontier import FrontierPredictor
+from pricer.loadtest import load_test
+from pricer.predictors import Predictor, make_predictor
+from pricer.serving import create_app
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """uvicorn in a thread, on 127.0.0.1."""
+
+    def __init__(self, app):
+        self.port = free_port()
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        deadline = time.time() + 30
+        while not self.server.started and time.time() < deadline:
+            time.sleep(0.02)
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc):
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+class FailsOnPoison(Predictor):
+    """A real predictor, except that it fails on any batch holding the word 'poison'."""
+
+    kind = "fails-on-poison"
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def predict(self, texts):
+        if any("poison" in t for t in texts):
+            raise RuntimeError("cannot price poison")
+        return self.inner.predict(texts)
+
+
+@pytest.fixture(scope="module")
+def tfidf(amazon):
+    return make_predictor("tfidf").fit(read_items(f"{amazon / 'dev.jsonl'}[:1250]"))
+
+
+@pytest.fixture(scope="module")
+def service(tfidf):
+    with Server(create_app(FailsOnPoison(tfidf), "tfidf-test")) as url:
+        yield url
+
+
+def test_price_endpoints(service, tfidf):
+    text = "Moen bathroom vanity light fixture, brushed nickel, 2 globes"
+    r = httpx.post(f"{service}/v1/price", json={"text": text})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["price"] == pytest.approx(round(float(tfidf.predict([text])[0]), 2)) and body["model"] == "tfidf-test"
+    fields = httpx.post(f"{service}/v1/price", json={"title": "Moen light", "features": ["brushed nickel", "2 globes"], "details": {"Brand": "Moen"}})
+    assert fields.status_code == 200 and fields.json()["price"] > 0
+    batch = httpx.post(f"{service}/v1/price/batch", json={"items": [{"text": text}, {"text": "A pencil"}]})
+    assert batch.status_code == 200 and len(batch.json()["prices"]) == 2
+    health = httpx.get(f"{service}/health").json()
+    assert health["status"] == "ok" and health["kind"] == "fails-on-poison"
+    assert httpx.get(f"{service}/openapi.json").json()["paths"].keys() >= {"/v1/price", "/v1/price/batch", "/health"}
+    assert httpx.get(f"{service}/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    "path, body, message",
+    [
+        ("/v1/price", {"text": "   "}, "non-empty text"),
+        ("/v1/price", {}, "non-empty text"),
+        ("/v1/price", {"text": "x" * 20_001}, "over the limit"),
+        ("/v1/price", {"text": 42}, "valid string"),
+        ("/v1/price/batch", {"items": [{"text": "a"}] * 257}, "at most 256"),
+        ("/v1/price/batch", {"items": []}, "at least 1"),
+    ],
+)
+def test_bad_input_is_a_4xx_with_a_message(service, path, body, message):
+    r = httpx.post(f"{service}{path}", json=body)
+    assert r.status_code == 422 and message in r.text, r.text
+
+
+def test_a_model_failure_fails_that_request_only(service):
+    bad = httpx.post(f"{service}/v1/price", json={"text": "poison ivy killer"})
+    assert bad.status_code == 500 and "cannot price poison" in bad.json()["detail"]
+    assert httpx.post(f"{service}/v1/price", json={"text": "garden hose"}).status_code == 200
+
+
+def test_load_500_requests_from_32_clients_and_clients_that_vanish(service, amazon, tmp_path):
+    texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[1250:]")]
+    vanished = []
+    for i in range(3):  # clients that go away mid-request: a half-sent body, and a request whose answer nobody reads
+        s = socket.create_connection(("127.0.0.1", int(service.rsplit(":", 1)[1])))
+        body = json.dumps({"text": texts[i]}).encode()
+        head = f"POST /v1/price HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        s.sendall(head + (body[: len(body) // 2] if i % 2 == 0 else body))
+        vanished.append(s)
+
+    for s in vanished:
+        s.close()
+    stats = load_test(service, texts, requests=500, clients=32)
+    assert stats["ok"] == 500 and stats["errors"] == {}, stats
+    assert 0 < stats["p50_ms"] <= stats["p99_ms"]
+    print(f"\nload: {stats}")
+    assert httpx.get(f"{service}/health").json()["status"] == "ok"
+
+
+def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatch, tmp_path):
+    monkeypatch.setenv("OPENAI_API_KEY", "local-test-key")
+    monkeypatch.setenv("PRICER_CACHE", str(tmp_path))
+    frontier = FrontierPredictor(model="tfidf-test", base_url=f"{service}/v1", retries=0)
+    texts = ["Moen bathroom vanity light fixture", "A box of 500 paper clips"]
+    prices = frontier.predict(texts)
+    user_texts = [frontier.messages(t)[1]["content"] for t in texts]
+    assert prices == pytest.approx(np.round(tfidf.predict(user_texts), 2))  # the service priced the user message
+    assert frontier.usage["requests"] == 2 and frontier.usage["prompt_tokens"] > 0 and frontier.usage["cost_usd"] > 0
+    again = FrontierPredictor(model="tfidf-test", base_url=f"{service}/v1", retries=0)
+    assert np.array_equal(again.predict(texts), prices) and again.usage["requests"] == 0 and again.usage["cached"] == 2
+
+
+def test_frontier_without_key_or_network_is_one_line(amazon, tmp_path):
+    data = f"{amazon / 'dev.jsonl'}[1250:1252]"
+    no_key = run_cli("eval", "--model", "frontier", "--data", data, "--out", tmp_path / "a", env={"OPENAI_API_KEY": "", "PRICER_CACHE": str(tmp_path)})
+    assert no_key.returncode == 2 and "OPENAI_API_KEY" in no_key.stderr and len(no_key.stderr.strip().splitlines()) == 1
+    closed = f"http://127.0.0.1:{free_port()}/v1"
+    no_net = run_cli("eval", "--model", "frontier", "--data", data, "--out", tmp_path / "b",
+                     env={"OPENAI_API_KEY": "k", "PRICER_FRONTIER_URL": closed, "PRICER_CACHE": str(tmp_path)})
+    assert no_net.returncode == 2 and "cannot reach" in no_net.stderr and len(no_net.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_serve_command_starts_and_answers(amazon, tmp_path):
+    import subprocess
+    import sys
+
+    make_predictor("tfidf").fit(read_items(f"{amazon / 'dev.jsonl'}[:300]")).save(tmp_path / "m")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "serve", "--model", str(tmp_path / "m"), "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        r = httpx.post(f"http://127.0.0.1:{port}/v1/price", json={"text": "A cordless drill with two batteries"})
+        assert r.status_code == 200 and r.json()["price"] > 0 and r.json()["model"] == "m"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
