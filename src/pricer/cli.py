@@ -310,6 +310,80 @@ def loadtest_cmd(
     )
 
 
+bench_app = typer.Typer(no_args_is_help=True, help="Speed of the inference and training code paths (issue 6).")
+app.add_typer(bench_app, name="bench")
+BaseOpt = Annotated[Optional[str], typer.Option(help="A base model (alias, directory, hub id).")]
+RandomOpt = Annotated[Optional[str], typer.Option(help="Build the model from a config with random weights: llama-3.1-8b or a config.json.")]
+TokenizerOpt = Annotated[Optional[str], typer.Option(help="Tokenizer for --random-weights: llama3 (default) or a transformers id/dir.")]
+
+
+def _bench_model(base, random_weights, tokenizer, quant="none"):
+    from pricer.curation import load_tokenizer as load_curation_tokenizer
+    from pricer.llm import best_device, load_base_model, load_tokenizer
+
+    if bool(base) == bool(random_weights):
+        raise PricerError("give one of --base or --random-weights")
+    if base:
+        return load_base_model(base, quant), load_tokenizer(base)
+    from pricer.bench import random_weights as build
+
+    tok = load_curation_tokenizer(tokenizer or "llama3")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    return build(random_weights, best_device()), tok
+
+
+@bench_app.command("infer")
+def bench_infer_cmd(
+    data: Annotated[str, typer.Option(help="Items whose texts are priced.")],
+    base: BaseOpt = None,
+    random_weights: RandomOpt = None,
+    tokenizer: TokenizerOpt = None,
+    quant: str = "none",
+    items: int = 512,
+    batch_size: int = 64,
+    decode: str = "topk",
+    reference_items: Annotated[int, typer.Option(help="Items for the one-at-a-time reference loop.")] = 32,
+    out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
+):
+    """items/s of batched price inference against the reference's one-item loop."""
+    from pricer.bench import bench_infer, result_lines, write_result
+    from pricer.llm import LLMPredictor
+
+    model, tok = _bench_model(base, random_weights, tokenizer, quant)
+    predictor = LLMPredictor.from_loaded(model, tok, decode=decode, batch_size=batch_size)
+    texts = [it.text for it in _read(data)][:items]
+    result = bench_infer(predictor, texts, batch_size, reference_items)
+    write_result(result, out)
+    console.print("\n".join(result_lines(result)))
+
+
+@bench_app.command("train")
+def bench_train_cmd(
+    data: Annotated[str, typer.Option(help="Training items.")],
+    base: BaseOpt = None,
+    random_weights: RandomOpt = None,
+    tokenizer: TokenizerOpt = None,
+    quant: str = "none",
+    steps: int = 30,
+    batch_size: int = 16,
+    lora_r: int = 32,
+    gradient_checkpointing: bool = False,
+    out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
+):
+    """tokens/s of LoRA training through the same Trainer set-up as `pricer train`."""
+    from pricer.bench import bench_train, result_lines, write_result
+    from pricer.training import TrainConfig
+
+    model, tok = _bench_model(base, random_weights, tokenizer, quant)
+    config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
+                         lora_alpha=2 * lora_r, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
+    items = _read(data)[: steps * batch_size]
+    result = bench_train(items, config, model=model, tokenizer=tok)
+    write_result(result, out)
+    console.print("\n".join(result_lines(result)))
+
+
 index_app = typer.Typer(no_args_is_help=True, help="A vector index of known products, for retrieval.")
 app.add_typer(index_app, name="index")
 

@@ -208,6 +208,14 @@ class LLMPredictor(Predictor):
         self.adapter = name
         return self
 
+    @classmethod
+    def from_loaded(cls, model, tokenizer, **params) -> "LLMPredictor":
+        """A predictor over a model already in memory (benchmarks build one from a config with random weights)."""
+        predictor = cls(base=getattr(model.config, "name_or_path", "") or "in-memory", **params)
+        predictor._model, predictor._tokenizer = model.eval(), tokenizer
+        predictor._vocab = DigitVocab(tokenizer)
+        return predictor
+
     # -- loading, lazily, so that building a predictor is cheap
 
     def _ensure_loaded(self):
@@ -241,12 +249,15 @@ class LLMPredictor(Predictor):
 
     @torch.inference_mode()
     def next_logprobs(self, sequences: list[list[int]]) -> torch.Tensor:
-        out = []
-        for start in range(0, len(sequences), self.batch_size):
-            ids, mask = self._encode(sequences[start : start + self.batch_size])
-            logits = self._model(input_ids=ids, attention_mask=mask).logits[:, -1, :]
-            out.append(torch.log_softmax(logits.float(), dim=-1).cpu())
-        return torch.cat(out)
+        """Log-probabilities of the next token after each sequence, in batches of similar lengths (less padding)."""
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        out = torch.empty((len(sequences), self._model.config.get_text_config().vocab_size))
+        for start in range(0, len(order), self.batch_size):
+            rows = order[start : start + self.batch_size]
+            ids, mask = self._encode([sequences[i] for i in rows])
+            logits = self._model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
+            out[rows] = torch.log_softmax(logits.float(), dim=-1).cpu()[:, : out.shape[1]]
+        return out
 
     def prompt_ids(self, texts: list[str]) -> list[list[int]]:
         tok = self._tokenizer

@@ -90,20 +90,33 @@ def last_checkpoint(run_dir: Path) -> str | None:
 
 def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
     """Fine-tune and save; rerun with the same run_dir to continue from its last checkpoint."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
-
     run_dir = Path(run_dir)
     saved = run_dir / "train_config.json"
     if saved.exists() and json.loads(saved.read_text())["base"] != config.base:
         raise PricerError(f"{run_dir} was trained from another base model; use a new --out")
     resume = last_checkpoint(run_dir)
     atomic_write_json(saved, asdict(config))
-    set_seed(config.seed)
+    trainer, tokenizer = build_trainer(items, run_dir, config)
+    if resume:
+        print(f"resuming from {resume}")
+    result = trainer.train(resume_from_checkpoint=resume)
+    if trainer.is_world_process_zero():
+        trainer.model.save_pretrained(run_dir / "adapter")
+        tokenizer.save_pretrained(run_dir / "adapter")
+        atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
+        LLMPredictor(base=config.base, adapter="adapter", quant=config.quant).save(run_dir)
+    return run_dir
 
-    tokenizer = load_tokenizer(config.base)
+
+def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=None, tokenizer=None):
+    """The Trainer over base + fresh LoRA adapter; `model` and `tokenizer` may be given (benchmarks use random weights)."""
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+
+    set_seed(config.seed)
+    tokenizer = tokenizer or load_tokenizer(config.base)
     tokenizer.padding_side = "right"
-    model = load_base_model(config.base, config.quant)
+    model = model or load_base_model(config.base, config.quant)
     if config.quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
     lora = LoraConfig(
@@ -132,8 +145,8 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         bf16=cuda and torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
         gradient_checkpointing=config.gradient_checkpointing,
-        save_strategy="steps",
-        save_steps=config.save_steps,
+        save_strategy="steps" if config.save_steps > 0 else "no",
+        save_steps=max(config.save_steps, 1),
         logging_steps=config.logging_steps,
         report_to=[] if config.report_to == "none" else [config.report_to],
         seed=config.seed,
@@ -148,12 +161,4 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         train_dataset=CompletionExamples(items, tokenizer, config.max_length),
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
     )
-    if resume:
-        print(f"resuming from {resume}")
-    result = trainer.train(resume_from_checkpoint=resume)
-    if trainer.is_world_process_zero():
-        model.save_pretrained(run_dir / "adapter")
-        tokenizer.save_pretrained(run_dir / "adapter")
-        atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
-        LLMPredictor(base=config.base, adapter="adapter", quant=config.quant).save(run_dir)
-    return run_dir
+    return trainer, tokenizer

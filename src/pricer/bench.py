@@ -1,0 +1,147 @@
+"""Benchmarks of the project's own inference and training code paths, at any model size.
+
+Speed does not depend on the weights, so `random_weights` builds a model from a config (Llama 3.1 8B's shape by name)
+straight on the GPU, with nothing to download. Inference goes through LLMPredictor (batched, length-bucketed, last-
+position logits only); the reference's loop is the same decoder one item at a time. Training goes through the same
+Trainer set-up as `pricer train`. FLOPs are counted as 2 x parameters per prompt token for a forward pass and 4 x
+parameters per token for a LoRA step (forward, and backward through activations; the frozen weights get no gradient).
+"""
+
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from pricer import PricerError
+
+PRESETS = {
+    "llama-3.1-8b": dict(
+        model_type="llama", hidden_size=4096, num_hidden_layers=32, num_attention_heads=32, num_key_value_heads=8,
+        intermediate_size=14336, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0,
+        tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128001,
+    ),
+}
+PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}  # dense bf16, the vendors' datasheets
+
+
+def random_weights(spec: str, device: str):
+    """A model with random weights from a preset name or a config.json path, built on the device in bf16 (fp32 on CPU)."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if spec in PRESETS:
+        values = dict(PRESETS[spec])
+        config = AutoConfig.for_model(values.pop("model_type"), **values)
+    elif Path(spec).exists():
+        config = AutoConfig.from_pretrained(spec)
+    else:
+        raise PricerError(f"--random-weights takes {', '.join(PRESETS)} or a config.json path, not {spec!r}")
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    with torch.device(device):
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype)
+    return model
+
+
+def peak_tflops() -> float | None:
+    if not torch.cuda.is_available():
+        return None
+    name = torch.cuda.get_device_name()
+    return next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+
+
+def _sync():
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+
+
+def _timed(fn) -> float:
+    _sync()
+    start = time.perf_counter()
+    fn()
+    _sync()
+    return time.perf_counter() - start
+
+
+def device_name() -> str:
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+
+
+def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: int) -> dict:
+    """items/s of the batched path and of the one-at-a-time reference loop, same model, same decoder."""
+    n_params = sum(p.numel() for p in predictor._model.parameters())
+    prompts = predictor.prompt_ids(texts)
+    tokens = sum(len(p) for p in prompts)
+    predictor.batch_size = batch_size
+    predictor.predict_details(texts[:batch_size])  # warm-up: kernels, allocator
+    if torch.cuda.is_available():
+        torch.cuda.reset_peak_memory_stats()
+    seconds = _timed(lambda: predictor.predict_details(texts))
+    peak_memory = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
+    predictor.batch_size = 1
+    reference = texts[:reference_items]
+    reference_seconds = _timed(lambda: predictor.predict_details(reference))
+    predictor.batch_size = batch_size
+    flops = 2 * n_params * tokens  # one forward pass per item (topk); more for the distribution decoders
+    peak = peak_tflops()
+    return {
+        "task": "infer",
+        "device": device_name(),
+        "decode": predictor.decode,
+        "parameters": n_params,
+        "items": len(texts),
+        "batch_size": batch_size,
+        "mean_prompt_tokens": tokens / len(texts),
+        "seconds": seconds,
+        "items_per_s": len(texts) / seconds,
+        "forward_tflops_per_s": flops / seconds / 1e12,
+        "share_of_peak": flops / seconds / 1e12 / peak if peak else None,
+        "peak_memory_gib": peak_memory,
+        "reference_items": len(reference),
+        "reference_items_per_s": len(reference) / reference_seconds,
+        "speedup": (len(texts) / seconds) / (len(reference) / reference_seconds),
+    }
+
+
+def bench_train(items, config, model=None, tokenizer=None) -> dict:
+    """tokens/s over config.max_steps steps of the real Trainer set-up (no checkpoints written)."""
+    from pricer.training import build_trainer
+
+    with tempfile.TemporaryDirectory() as run_dir:
+        trainer, _ = build_trainer(items, Path(run_dir), config, model=model, tokenizer=tokenizer)
+        n_params = sum(p.numel() for p in trainer.model.parameters())
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        result = trainer.train()
+    seen = trainer.state.num_input_tokens_seen
+    seconds = result.metrics["train_runtime"]
+    examples = trainer.train_dataset.examples
+    real_tokens_per_item = sum(len(e["input_ids"]) for e in examples) / len(examples)
+    real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * result.global_step
+    peak = peak_tflops()
+    flops = 4 * n_params * real_tokens
+    return {
+        "task": "train",
+        "device": device_name(),
+        "parameters": n_params,
+        "steps": result.global_step,
+        "batch_size": config.batch_size,
+        "gradient_checkpointing": config.gradient_checkpointing,
+        "seconds": seconds,
+        "tokens_per_s": real_tokens / seconds,  # tokens of the items, padding excluded
+        "tokens_per_s_with_padding": seen / seconds,
+        "train_tflops_per_s": flops / seconds / 1e12,
+        "share_of_peak": flops / seconds / 1e12 / peak if peak else None,
+        "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
+    }
+
+
+def write_result(result: dict, path: str | Path | None) -> None:
+    if path:
+        from pricer.storage import atomic_write_json
+
+        atomic_write_json(path, {**result, "date": time.strftime("%Y-%m-%d")})
+
+
+def result_lines(result: dict) -> list[str]:
+    return [f"{k}: {v:,.3f}" if isinstance(v, float) else f"{k}: {v}" for k, v in result.items()]
+
