@@ -56,3 +56,15 @@ def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
     assert shown.returncode == 0 and f"${items[7].price:,.2f}" in shown.stdout
     missing = run_cli("index", "query", tmp_path / "nothing", "text")
     assert missing.returncode == 2 and "not a pricer index" in missing.stderr
+
+
+def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
+    from pricer.frontier import FrontierPredictor
+
+    items = read_items(f"{amazon / 'dev.jsonl'}[:60]")
+    PriceIndex.build(items).save(tmp_path / "idx")
+    messages = FrontierPredictor(index=str(tmp_path / "idx"), k=3).messages(items[5].text)
+    assert [m["role"] for m in messages] == ["system", "user", "assistant"] and messages[2]["content"] == "Price is $"
+    user = messages[1]["content"]
+    assert user.count("Potentially related product:") == 3 and f"Price is ${items[5].price:.2f}" in user
+    assert user.rstrip().endswith(items[5].text.strip())

@@ -61,7 +61,8 @@ class EnsemblePredictor(Predictor):
         from sklearn.linear_model import LinearRegression
 
         self.stacker = LinearRegression(positive=True).fit(np.log1p(oof), y)
-        progress(f"stacker weights {dict(zip([t[0] for t in templates], self.stacker.coef_.round(3)))}, intercept {self.stacker.intercept_:.3f}")
+        weights = {t[0]: round(float(c), 3) for t, c in zip(templates, self.stacker.coef_)}
+        progress(f"stacker weights {weights}, intercept {self.stacker.intercept_:.3f}")
         self.names = [t[0] for t in templates]
         self.fitted = [predictor_class(kind)(**params).fit(items) for _, kind, params in templates]
         return self
