@@ -116,7 +116,8 @@ def bench_train(items, config, model=None, tokenizer=None) -> dict:
     seconds = result.metrics["train_runtime"]
     examples = trainer.train_dataset.examples
     real_tokens_per_item = sum(len(e["input_ids"]) for e in examples) / len(examples)
-    real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * result.global_step
+    world = trainer.args.world_size  # processes under `accelerate launch`, each with its own batch
+    real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * result.global_step * world
     peak = peak_tflops()
     flops = 4 * n_params * real_tokens
     return {
@@ -124,13 +125,14 @@ def bench_train(items, config, model=None, tokenizer=None) -> dict:
         "device": device_name(),
         "parameters": n_params,
         "steps": result.global_step,
+        "processes": world,
         "batch_size": config.batch_size,
         "gradient_checkpointing": config.gradient_checkpointing,
         "seconds": seconds,
         "tokens_per_s": real_tokens / seconds,  # tokens of the items, padding excluded
-        "tokens_per_s_with_padding": seen / seconds,
+        "tokens_per_s_with_padding": seen / seconds,  # the Trainer sums this over processes
         "train_tflops_per_s": flops / seconds / 1e12,
-        "share_of_peak": flops / seconds / 1e12 / peak if peak else None,
+        "share_of_peak": flops / seconds / 1e12 / (peak * world) if peak else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,
     }
 

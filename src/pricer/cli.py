@@ -378,7 +378,9 @@ def bench_train_cmd(
     model, tok = _bench_model(base, random_weights, tokenizer, quant)
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
                          lora_alpha=2 * lora_r, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
-    items = _read(data)[: steps * batch_size]
+    import os
+
+    items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
     result = bench_train(items, config, model=model, tokenizer=tok)
     write_result(result, out)
     console.print("\n".join(result_lines(result)))

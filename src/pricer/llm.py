@@ -109,6 +109,7 @@ def load_tokenizer(base: str):
 
 def best_device() -> str:
     if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))  # one GPU per process under `accelerate launch`
         return "cuda"
     return "cpu"
 

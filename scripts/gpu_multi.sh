@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Data-parallel training on several GPUs through `accelerate launch`, against one GPU in the same lease.
+# Usage: scripts/gpu_multi.sh DATA_DIR OUT_DIR   (DATA_DIR holds train.jsonl)
+set -euo pipefail
+DATA=$1; OUT=$2; N=$(python3 -c "import torch; print(torch.cuda.device_count())")
+mkdir -p "$OUT"
+quiet() { grep -v -E "it/s|Warn|warn" || true; }
+
+# 1. `pricer train` end to end under accelerate launch, on a small Llama-shaped model with random weights
+python3 - <<'PY'
+from transformers import LlamaConfig, LlamaForCausalLM
+from pricer.curation import llama3_tokenizer
+tok = llama3_tokenizer(); tok.pad_token = tok.eos_token
+LlamaForCausalLM(LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
+    num_key_value_heads=2, vocab_size=128256)).save_pretrained("/tmp/tiny-llama")
+tok.save_pretrained("/tmp/tiny-llama")
+PY
+accelerate launch --num_processes "$N" -m pricer.cli train --base /tmp/tiny-llama --train "$DATA/train.jsonl[:512]" \
+  --out /tmp/ddp-run --max-steps 8 --batch-size 8 --save-steps 4 --logging-steps 4 2>&1 | quiet | tail -5
+ls /tmp/ddp-run && cat /tmp/ddp-run/train_result.json
+
+# 2. 8B-shaped LoRA training throughput: one GPU, then all of them
+python3 -m pricer.cli bench train --random-weights llama-3.1-8b --data "$DATA/train.jsonl" --steps 10 --batch-size 32 \
+  --out "$OUT/train-8b-1gpu.json" 2>&1 | quiet | grep -E "tokens_per|share|processes"
+accelerate launch --num_processes "$N" -m pricer.cli bench train --random-weights llama-3.1-8b --data "$DATA/train.jsonl" \
+  --steps 10 --batch-size 32 --out "$OUT/train-8b-${N}gpu.json" 2>&1 | quiet | grep -E "tokens_per|share|processes"
