@@ -27,5 +27,5 @@ for decode in ${DECODERS:-greedy topk mean median logmean}; do
   log "eval $decode"
   pricer eval --model "$RUN" --data "$TEST" --size "${SIZE:-0}" --decode "$decode" --batch-size 64 --out "$OUT/tuned-$decode" --name "$BASE LoRA $decode" --quiet
 done
-pricer leaderboard "$OUT"/zeroshot-* "$OUT"/tuned-* --no-reference
+pricer leaderboard $(ls -d "$OUT"/zeroshot-* "$OUT"/tuned-* 2>/dev/null) --no-reference
 log done

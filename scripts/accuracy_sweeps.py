@@ -1,0 +1,34 @@
+"""Issue 4 sweeps on CPU: weighting the benchmark-like items (dev[:1250]) in TF-IDF + ridge, the ridge's alpha,
+kNN's k, training on dev[:1250] alone, and ridge on MiniLM embeddings. Scored on dev[1250:] (500 items).
+Usage: python scripts/accuracy_sweeps.py [DATA_DIR]   (default ../shared/data/amazon)"""
+import sys
+
+import numpy as np
+from pricer.data import read_items
+from pricer.embeddings import embed
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import Ridge
+from sklearn.neighbors import KNeighborsRegressor
+D=sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon"
+pool=read_items(f"{D}/train.jsonl"); devtr=read_items(f"{D}/dev.jsonl[:1250]"); test=read_items(f"{D}/dev.jsonl[1250:]")
+yt=np.array([i.price for i in test])
+def mae(p): return np.mean(np.abs(p-yt))
+def tfidf(train, w, alpha=1.0):
+    v=TfidfVectorizer(ngram_range=(1,2), min_df=2, sublinear_tf=True, strip_accents="unicode")
+    X=v.fit_transform([i.text for i in train]); r=Ridge(alpha=alpha).fit(X, np.log1p([i.price for i in train]), sample_weight=w)
+    return np.expm1(r.predict(v.transform([i.text for i in test])))
+for wdev in [1,3,10]:
+    for alpha in [0.5,1.0,2.0]:
+        tr=pool+devtr; w=np.array([1.0]*len(pool)+[wdev]*len(devtr))
+        print("tfidf wdev",wdev,"alpha",alpha, round(mae(tfidf(tr,w,alpha)),2))
+print("tfidf dev only", round(mae(tfidf(devtr, None)),2))
+E=embed([i.text for i in pool+devtr]); Et=embed([i.text for i in test])
+y=np.log1p([i.price for i in pool+devtr])
+for k in [5,10,20,40]:
+    p=np.expm1(KNeighborsRegressor(n_neighbors=k, metric="cosine", weights="distance").fit(E,y).predict(Et)); print("knn",k,round(mae(p),2))
+n=len(pool)
+for k in [10,20]:
+    p=np.expm1(KNeighborsRegressor(n_neighbors=k, metric="cosine", weights="distance").fit(E[n:],y[n:]).predict(Et)); print("knn devonly",k,round(mae(p),2))
+# ridge on embeddings
+for a in [1,3,10]:
+    p=np.expm1(Ridge(alpha=a).fit(E,y,sample_weight=np.r_[np.ones(n),3*np.ones(len(devtr))]).predict(Et)); print("emb ridge w3",a,round(mae(p),2))
