@@ -83,6 +83,11 @@ def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path
     assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path):
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--report-to", "mlflow")
+    assert result.returncode == 2 and "--report-to must be none, tensorboard or wandb" in result.stderr
+
+
 def test_recipe_file(tmp_path):
     (tmp_path / "r.toml").write_text("[train]\nlora_r = 8\nlearning_rate = 2e-4\n")
     assert read_recipe(tmp_path / "r.toml") == {"lora_r": 8, "learning_rate": 2e-4}

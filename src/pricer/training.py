@@ -108,12 +108,23 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
     return run_dir
 
 
+def _check_logger(report_to: str) -> None:
+    import importlib.util
+
+    needs = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb"}
+    if report_to not in needs:
+        raise PricerError(f"--report-to must be none, tensorboard or wandb, not {report_to!r}")
+    if needs[report_to] and importlib.util.find_spec(needs[report_to]) is None:
+        raise PricerError(f"--report-to {report_to} needs `pip install {needs[report_to]}`")
+
+
 def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=None, tokenizer=None):
     """The Trainer over base + fresh LoRA adapter; `model` and `tokenizer` may be given (benchmarks use random weights)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
 
     set_seed(config.seed)
+    _check_logger(config.report_to)
     tokenizer = tokenizer or load_tokenizer(config.base)
     tokenizer.padding_side = "right"
     model = model or load_base_model(config.base, config.quant)
