@@ -135,3 +135,22 @@ def test_real_smollm2_learns_prices_and_its_adapter_loads_back(amazon, tmp_path)
     predicted = run_cli("predict", "--model", run, "--decode", "median", read_items(f"{amazon / 'dev.jsonl'}[1250:1251]")[0].text)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
     assert float(predicted.stdout.split()[0]) > 0
+
+
+def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, amazon, tmp_path):
+    from pricer.retrieval import PriceIndex
+
+    items = read_items(f"{amazon / 'dev.jsonl'}[:30]")
+    PriceIndex.build(items).save(tmp_path / "idx")
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:30]", "--out", tmp_path / "run",
+                     "--max-steps", "2", "--save-steps", "0", "--index", tmp_path / "idx", "--k", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictor = load_predictor(tmp_path / "run")
+    assert predictor.index == str(tmp_path / "idx") and predictor.k == 3
+    predictor._ensure_loaded()
+    prompt = predictor._tokenizer.decode(predictor.prompt_ids([items[4].text])[0], skip_special_tokens=True)
+    assert prompt.count("\n- ") == 3 and f"${items[4].price:.2f}" not in prompt.split("How much")[0]  # itself left out
+    assert prompt.startswith("Similar products and their prices:") and prompt.endswith(PRICE_PREFIX)
+    other = read_items(f"{amazon / 'dev.jsonl'}[1250:1251]")[0]
+    nearest = PriceIndex.load(tmp_path / "idx").query([other.text], 1)[0][0]
+    assert f"${nearest['price']:.2f}" in predictor._tokenizer.decode(predictor.prompt_ids([other.text])[0])

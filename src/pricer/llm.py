@@ -29,9 +29,12 @@ def completion(price: float) -> str:
     return f"{round(price)}.00"
 
 
-def build_prompt(text: str, tokenizer, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
-    """The reference's prompt, ending in `Price is $`; the product text is cut so the prompt fits max_tokens."""
-    head, tail = f"{QUESTION}\n\n", f"\n\n{PRICE_PREFIX}"
+def build_prompt(text: str, tokenizer, max_tokens: int = MAX_PROMPT_TOKENS, context: str = "") -> str:
+    """The reference's prompt, ending in `Price is $`, after an optional context (similar products and prices);
+    the product text is cut so the prompt fits max_tokens plus the context's own tokens."""
+    if context:
+        max_tokens += len(tokenizer.encode(context + "\n", add_special_tokens=False))
+    head, tail = f"{context}\n{QUESTION}\n\n" if context else f"{QUESTION}\n\n", f"\n\n{PRICE_PREFIX}"
     prompt = head + text.strip() + tail
     text_ids = tokenizer.encode(text.strip(), add_special_tokens=False)
     keep = len(text_ids)
@@ -172,12 +175,16 @@ class LLMPredictor(Predictor):
         batch_size: int = 16,
         max_new_tokens: int = 6,
         max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+        index: str | None = None,
+        k: int = 5,
     ):
         if decode not in DECODERS:
             raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
         self.base, self.adapter, self.quant, self.decode = base, adapter, quant, decode
         self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        self.index, self.k = index, k  # a retrieval index: the k nearest known products go into the prompt
+        self._price_index = None
         self.root: Path | None = None  # the run directory an adapter path is relative to
         self._model = self._tokenizer = self._vocab = None
 
@@ -192,6 +199,8 @@ class LLMPredictor(Predictor):
             "batch_size": self.batch_size,
             "max_new_tokens": self.max_new_tokens,
             "max_prompt_tokens": self.max_prompt_tokens,
+            "index": self.index,
+            "k": self.k,
         }
 
     def fit(self, items):
@@ -260,9 +269,20 @@ class LLMPredictor(Predictor):
             out[rows] = torch.log_softmax(logits.float(), dim=-1).cpu()[:, : out.shape[1]]
         return out
 
+    def contexts(self, texts: list[str]) -> list[str]:
+        if not self.index:
+            return [""] * len(texts)
+        from pricer.retrieval import PriceIndex, neighbour_contexts
+
+        self._price_index = self._price_index or PriceIndex.load(self.index)
+        return neighbour_contexts(self._price_index, texts, self.k)
+
     def prompt_ids(self, texts: list[str]) -> list[list[int]]:
         tok = self._tokenizer
-        return [tok.encode(build_prompt(t, tok, self.max_prompt_tokens), add_special_tokens=True) for t in texts]
+        return [
+            tok.encode(build_prompt(t, tok, self.max_prompt_tokens, c), add_special_tokens=True)
+            for t, c in zip(texts, self.contexts(texts))
+        ]
 
     @torch.inference_mode()
     def _greedy(self, prompts: list[list[int]]) -> list[float | None]:

@@ -59,3 +59,13 @@ class PriceIndex:
              for s, i in zip(row_scores, row_ids) if i >= 0]
             for row_scores, row_ids in zip(scores, ids)
         ]
+
+
+def neighbour_contexts(index: "PriceIndex", texts: list[str], k: int) -> list[str]:
+    """For each text, its k nearest indexed products as prompt lines (the text itself, if indexed, left out)."""
+    contexts = []
+    for text, hits in zip(texts, index.query(texts, k + 1)):
+        hits = [h for h in hits if h["text"] != text][:k]
+        lines = "".join(f"- {' '.join(h['title'].split())[:100]}: ${h['price']:.2f}\n" for h in hits)
+        contexts.append(f"Similar products and their prices:\n{lines}" if hits else "")
+    return contexts

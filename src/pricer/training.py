@@ -44,6 +44,8 @@ class TrainConfig:
     seed: int = 42
     report_to: str = "none"  # tensorboard, wandb
     gradient_checkpointing: bool = False
+    index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
+    k: int = 5
 
 
 def read_recipe(path: str | Path) -> dict:
@@ -65,12 +67,12 @@ def read_recipe(path: str | Path) -> dict:
 class CompletionExamples(torch.utils.data.Dataset):
     """Prompt + completion token ids; the labels hide the prompt (-100), so the loss falls on the price alone."""
 
-    def __init__(self, items: list[Item], tokenizer, max_length: int):
+    def __init__(self, items: list[Item], tokenizer, max_length: int, contexts: list[str] | None = None):
         self.examples = []
-        for item in items:
+        for item, context in zip(items, contexts or [""] * len(items)):
             answer_ids = tokenizer.encode(completion(item.price), add_special_tokens=False)
             budget = min(MAX_PROMPT_TOKENS, max_length - len(answer_ids) - 2)  # room for special tokens
-            prompt_ids = tokenizer.encode(build_prompt(item.text, tokenizer, budget), add_special_tokens=True)
+            prompt_ids = tokenizer.encode(build_prompt(item.text, tokenizer, budget, context), add_special_tokens=True)
             ids = prompt_ids + answer_ids
             labels = [-100] * len(prompt_ids) + answer_ids
             self.examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
@@ -104,7 +106,7 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         trainer.model.save_pretrained(run_dir / "adapter")
         tokenizer.save_pretrained(run_dir / "adapter")
         atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
-        LLMPredictor(base=config.base, adapter="adapter", quant=config.quant).save(run_dir)
+        LLMPredictor(base=config.base, adapter="adapter", quant=config.quant, index=config.index, k=config.k).save(run_dir)
     return run_dir
 
 
@@ -116,6 +118,14 @@ def _check_logger(report_to: str) -> None:
         raise PricerError(f"--report-to must be none, tensorboard or wandb, not {report_to!r}")
     if needs[report_to] and importlib.util.find_spec(needs[report_to]) is None:
         raise PricerError(f"--report-to {report_to} needs `pip install {needs[report_to]}`")
+
+
+def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
+    if not config.index:
+        return None
+    from pricer.retrieval import PriceIndex, neighbour_contexts
+
+    return neighbour_contexts(PriceIndex.load(config.index), [it.text for it in items], config.k)
 
 
 def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=None, tokenizer=None):
@@ -169,7 +179,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     trainer = Trainer(
         model=model,
         args=args,
-        train_dataset=CompletionExamples(items, tokenizer, config.max_length),
+        train_dataset=CompletionExamples(items, tokenizer, config.max_length, _contexts(items, config)),
         data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
     )
     return trainer, tokenizer
