@@ -51,7 +51,8 @@ def _read(spec: str, text_col: str = "text", price_col: str = "price"):
     from pricer.data import read_items_with_report
 
     items, report = read_items_with_report(spec, _columns(text_col, price_col))
-    (err.print if report.skipped or report.truncated else lambda *_: None)(f"[yellow]{report.summary()}[/]")
+    if report.skipped or report.truncated:
+        err.print(f"[yellow]{report.summary()}[/]", soft_wrap=True)
     return items
 
 

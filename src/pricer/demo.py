@@ -6,7 +6,7 @@ from pathlib import Path
 from pricer.data import load_electronics, read_items
 from pricer.evaluation import evaluate
 from pricer.leaderboard import collect, draw_bars
-from pricer.predictors import make_predictor, read_manifest
+from pricer.predictors import MANIFEST, load_predictor, make_predictor
 
 BASELINES = ["random", "constant-mean", "constant-median", "features", "bow", "tfidf"]
 EMBEDDING_BASELINES = ["embed-knn", "embed-rf"]
@@ -38,8 +38,8 @@ def run_demo(data_dir: Path | None, out: Path, with_embeddings: bool = True, con
     for recipe in BASELINES + (EMBEDDING_BASELINES if with_embeddings else []):
         model_dir, eval_dir = out / "models" / recipe, out / "evals" / recipe
         started = time.perf_counter()
-        if (model_dir / "pricer.json").exists() and read_manifest(model_dir):
-            predictor = _load(model_dir)  # fitted by an earlier, interrupted demo
+        if (model_dir / MANIFEST).exists():
+            predictor = load_predictor(model_dir)  # fitted by an earlier, interrupted demo
         else:
             with console.status(f"fitting {recipe} on {len(train):,} items"):
                 predictor = make_predictor(recipe).fit(train)
@@ -56,8 +56,3 @@ def run_demo(data_dir: Path | None, out: Path, with_embeddings: bool = True, con
     draw_bars(rows, out / "leaderboard.png")
     return rows
 
-
-def _load(model_dir: Path):
-    from pricer.predictors import load_predictor
-
-    return load_predictor(model_dir)
