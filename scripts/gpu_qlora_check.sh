@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# QLoRA end to end on a GPU: a small Llama-shaped model with random weights, loaded in 4 bits (NF4, double
+# quantisation, bf16 compute) and in 8 bits, LoRA-trained a few steps, then scored. Usage: scripts/gpu_qlora_check.sh DATA_DIR
+set -euo pipefail
+DATA=$1
+quiet() { grep -v -E "it/s|Warn|warn" || true; }
+python3 - <<'PY'
+from transformers import LlamaConfig, LlamaForCausalLM
+from pricer.curation import llama3_tokenizer
+tok = llama3_tokenizer(); tok.pad_token = tok.eos_token
+LlamaForCausalLM(LlamaConfig(hidden_size=1024, intermediate_size=2816, num_hidden_layers=4, num_attention_heads=16,
+    num_key_value_heads=4, vocab_size=128256)).save_pretrained("/tmp/small-llama")
+tok.save_pretrained("/tmp/small-llama")
+PY
+for quant in 4bit 8bit; do
+  python3 -m pricer.cli train --base /tmp/small-llama --quant $quant --train "$DATA/train.jsonl[:256]" --out /tmp/q-$quant \
+    --max-steps 6 --batch-size 8 --save-steps 3 --logging-steps 2 2>&1 | quiet | grep -E "footprint|'loss'|trainable|rror" | tail -5
+  python3 -m pricer.cli eval --model /tmp/q-$quant --data "$DATA/dev.jsonl[1250:]" --size 16 --decode median --out /tmp/qe-$quant --quiet 2>&1 | quiet | grep -E "footprint|error \\$|rror"
+done
+python3 -m pricer.cli eval --model /tmp/q-4bit@checkpoint-3 --data "$DATA/dev.jsonl[1250:]" --size 8 --decode topk --out /tmp/qe-ckpt --quiet 2>&1 | quiet | grep -E "error \\$|rror"
