@@ -7,14 +7,7 @@ mkdir -p "$OUT"
 quiet() { grep -v -E "it/s|Warn|warn" || true; }
 
 # 1. `pricer train` end to end under accelerate launch, on a small Llama-shaped model with random weights
-python3 - <<'PY'
-from transformers import LlamaConfig, LlamaForCausalLM
-from pricer.curation import llama3_tokenizer
-tok = llama3_tokenizer(); tok.pad_token = tok.eos_token
-LlamaForCausalLM(LlamaConfig(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4,
-    num_key_value_heads=2, vocab_size=128256)).save_pretrained("/tmp/tiny-llama")
-tok.save_pretrained("/tmp/tiny-llama")
-PY
+python3 scripts/make_llama.py /tmp/tiny-llama 256 2
 accelerate launch --num_processes "$N" -m pricer.cli train --base /tmp/tiny-llama --train "$DATA/train.jsonl[:512]" \
   --out /tmp/ddp-run --max-steps 8 --batch-size 8 --save-steps 4 --logging-steps 4 2>&1 | quiet | tail -5
 ls /tmp/ddp-run && cat /tmp/ddp-run/train_result.json

@@ -4,14 +4,7 @@
 set -euo pipefail
 DATA=$1
 quiet() { grep -v -E "it/s|Warn|warn" || true; }
-python3 - <<'PY'
-from transformers import LlamaConfig, LlamaForCausalLM
-from pricer.curation import llama3_tokenizer
-tok = llama3_tokenizer(); tok.pad_token = tok.eos_token
-LlamaForCausalLM(LlamaConfig(hidden_size=1024, intermediate_size=2816, num_hidden_layers=4, num_attention_heads=16,
-    num_key_value_heads=4, vocab_size=128256)).save_pretrained("/tmp/small-llama")
-tok.save_pretrained("/tmp/small-llama")
-PY
+python3 scripts/make_llama.py /tmp/small-llama 1024 4
 for quant in 4bit 8bit; do
   python3 -m pricer.cli train --base /tmp/small-llama --quant $quant --train "$DATA/train.jsonl[:256]" --out /tmp/q-$quant \
     --max-steps 6 --batch-size 8 --save-steps 3 --logging-steps 2 2>&1 | quiet | grep -E "footprint|'loss'|trainable|rror" | tail -5
