@@ -7,6 +7,8 @@ only on the completion after `Price is $`) and the run directory that `pricer ev
 """
 
 import json
+import os
+import sys
 import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -151,6 +153,12 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     model.print_trainable_parameters()
 
     cuda = torch.cuda.is_available()
+    if cuda and torch.cuda.device_count() > 1 and "LOCAL_RANK" not in os.environ:
+        print(
+            f"warning: {torch.cuda.device_count()} GPUs in one process: the Trainer falls back to DataParallel, slower "
+            "than one GPU here; use `accelerate launch --num_processes N -m pricer.cli train ...`",
+            file=sys.stderr,
+        )
     args = TrainingArguments(
         output_dir=str(run_dir),
         num_train_epochs=config.epochs,
