@@ -3,6 +3,7 @@
 import json
 import socket
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import time
 
 import httpx
@@ -105,6 +106,17 @@ def test_a_model_failure_fails_that_request_only(service):
     bad = httpx.post(f"{service}/v1/price", json={"text": "poison ivy killer"})
     assert bad.status_code == 500 and "cannot price poison" in bad.json()["detail"]
     assert httpx.post(f"{service}/v1/price", json={"text": "garden hose"}).status_code == 200
+
+
+def test_a_failing_request_does_not_fail_those_batched_with_it(service):
+    texts = ["garden hose", "poison bait station", "rake", "leaf blower", "poison ivy spray", "shovel"] * 4
+
+    def one(text):
+        return text, httpx.post(f"{service}/v1/price", json={"text": text}, timeout=30).status_code
+
+    with ThreadPoolExecutor(len(texts)) as pool:  # sent together, so the batcher gathers them into shared batches
+        codes = list(pool.map(one, texts))
+    assert all((code == 500) == ("poison" in text) for text, code in codes), codes
 
 
 def test_load_500_requests_from_32_clients_and_clients_that_vanish(service, amazon, tmp_path):

@@ -2,8 +2,8 @@
 
 POST /v1/price, POST /v1/price/batch, GET /health, the OpenAPI page at /docs, and POST /v1/chat/completions, an
 OpenAI-compatible endpoint that answers with this service's own model (so the frontier predictor can be pointed at it).
-The model is loaded once. Requests that arrive together are gathered into one batch on the way to the model; a
-failure of the model fails only the requests of that batch.
+The model is loaded once. Requests that arrive together are gathered into one batch on the way to the model; when the
+model fails on a batch, its items are retried one by one, so only the request that made it fail gets the error.
 """
 
 import asyncio
@@ -106,10 +106,14 @@ class MicroBatcher:
                 continue
             try:
                 results = await loop.run_in_executor(None, self.predict_batch, [t for t, _ in pending])
-            except Exception as e:  # the model failed: fail these requests, keep serving
-                for _, f in pending:
+            except Exception:  # the model failed on something in the batch: try each item alone, fail only the culprits
+                for text, f in pending:
+                    try:
+                        (result,) = await loop.run_in_executor(None, self.predict_batch, [text])
+                    except Exception as e:
+                        result = e
                     if not f.done():
-                        f.set_exception(e)
+                        f.set_exception(result) if isinstance(result, Exception) else f.set_result(result)
                 continue
             for (_, f), result in zip(pending, results):
                 if not f.done():
