@@ -1,0 +1,30 @@
+"""The benchmark commands on CPU at tiny size: the same code paths the GPU figures of docs/performance.md come from."""
+
+import json
+
+import pytest
+from conftest import run_cli
+
+from pricer import PricerError
+from pricer.bench import random_weights
+
+
+def test_bench_infer_and_train_on_a_tiny_model(tiny_base, amazon, tmp_path):
+    infer = run_cli("bench", "infer", "--base", tiny_base, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--items", "8",
+                    "--batch-size", "4", "--reference-items", "2", "--out", tmp_path / "infer.json")
+    assert infer.returncode == 0, infer.stderr[-2000:]
+    figures = json.loads((tmp_path / "infer.json").read_text())
+    assert figures["items"] == 8 and figures["items_per_s"] > 0 and figures["reference_items_per_s"] > 0
+    assert figures["device"] == "cpu" and figures["share_of_peak"] is None and figures["mean_prompt_tokens"] > 100
+    train = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "2",
+                    "--batch-size", "2", "--out", tmp_path / "train.json")
+    assert train.returncode == 0, train.stderr[-2000:]
+    figures = json.loads((tmp_path / "train.json").read_text())
+    assert figures["steps"] == 2 and figures["processes"] == 1 and figures["tokens_per_s"] > 0
+
+
+def test_random_weights_from_a_config_file(tiny_base):
+    model = random_weights(str(tiny_base / "config.json"), "cpu")
+    assert model.config.num_hidden_layers == 2
+    with pytest.raises(PricerError, match="llama-3.1-8b or a config.json"):
+        random_weights("gpt-5", "cpu")
