@@ -3,6 +3,7 @@
 A thin shell over the modules; an error the user can fix prints as one line and exits with code 2.
 """
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -39,11 +40,9 @@ def _load_model(model: str, decode: str | None):
     if decode is not None:
         if not hasattr(predictor, "decode"):
             raise PricerError(f"--decode applies to language models, not to a {predictor.kind!r} predictor")
-        from pricer.llm import DECODERS
+        from pricer.llm import check_decode
 
-        if decode not in DECODERS:
-            raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
-        predictor.decode = decode
+        predictor.decode = check_decode(decode)
     return predictor
 
 
@@ -382,8 +381,6 @@ def bench_train_cmd(
     model, tok = _bench_model(base, random_weights, tokenizer, quant)
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
                          lora_alpha=2 * lora_r, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
-    import os
-
     items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
     result = bench_train(items, config, model=model, tokenizer=tok)
     write_result(result, out)

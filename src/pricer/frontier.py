@@ -12,12 +12,11 @@ import os
 import sqlite3
 import time
 
-import numpy as np
 
 from pricer import PricerError
 from pricer.decoding import first_number
 from pricer.embeddings import cache_dir
-from pricer.predictors import Predictor
+from pricer.predictors import Predictor, prices_from_details
 
 SYSTEM = "You estimate prices of items. Reply only with the price, no explanation."
 DEFAULT_URL = "https://api.openai.com/v1"
@@ -133,11 +132,11 @@ class FrontierPredictor(Predictor):
         details = []
         for text in texts:
             reply = self.ask(self.messages(text))
-            details.append({"price": first_number(reply.replace("$", ""))})
+            details.append({"price": first_number(reply)})
         return details
 
     def predict(self, texts):
-        return np.array([d["price"] if d["price"] is not None else np.nan for d in self.predict_details(texts)])
+        return prices_from_details(self.predict_details(texts))
 
 
 def frontier_from_spec(spec: str) -> FrontierPredictor:

@@ -6,23 +6,27 @@ loads base + adapter and decodes the price from the next-token distribution (dec
 """
 
 import importlib.util
-import math
 import os
 import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from pricer import PricerError
 from pricer.decoding import DigitVocab, first_number, price_distributions, topk_price
-from pricer.predictors import Predictor
+from pricer.predictors import Predictor, prices_from_details
 
 QUESTION = "How much does this cost to the nearest dollar?"
 PRICE_PREFIX = "Price is $"
 MAX_PROMPT_TOKENS = 174  # the reference trains on 182-token sequences: a BOS, the prompt, up to 7 completion tokens
 DECODERS = ("greedy", "topk", "mean", "median", "logmean")
+
+
+def check_decode(decode: str) -> str:
+    if decode not in DECODERS:
+        raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
+    return decode
 
 
 def completion(price: float) -> str:
@@ -36,11 +40,15 @@ def build_prompt(text: str, tokenizer, max_tokens: int = MAX_PROMPT_TOKENS, cont
         max_tokens += len(tokenizer.encode(context + "\n", add_special_tokens=False))
     head, tail = f"{context}\n{QUESTION}\n\n" if context else f"{QUESTION}\n\n", f"\n\n{PRICE_PREFIX}"
     prompt = head + text.strip() + tail
+    over = len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens
+    if over <= 0:
+        return prompt
     text_ids = tokenizer.encode(text.strip(), add_special_tokens=False)
     keep = len(text_ids)
-    while len(tokenizer.encode(prompt, add_special_tokens=False)) > max_tokens and keep > 1:
-        keep -= max(len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens, 1)  # tokens may merge at the cut
-        prompt = head + tokenizer.decode(text_ids[: max(keep, 1)]).strip() + tail
+    while over > 0 and keep > 1:  # tokens may merge at the cut, so measure again after each cut
+        keep = max(keep - over, 1)
+        prompt = head + tokenizer.decode(text_ids[:keep]).strip() + tail
+        over = len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens
     return prompt
 
 
@@ -178,9 +186,7 @@ class LLMPredictor(Predictor):
         index: str | None = None,
         k: int = 5,
     ):
-        if decode not in DECODERS:
-            raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
-        self.base, self.adapter, self.quant, self.decode = base, adapter, quant, decode
+        self.base, self.adapter, self.quant, self.decode = base, adapter, quant, check_decode(decode)
         self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
         self.index, self.k = index, k  # a retrieval index: the k nearest known products go into the prompt
@@ -325,4 +331,4 @@ class LLMPredictor(Predictor):
         return details
 
     def predict(self, texts):
-        return np.array([d["price"] if d["price"] is not None else math.nan for d in self.predict_details(texts)])
+        return prices_from_details(self.predict_details(texts))

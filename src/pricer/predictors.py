@@ -67,6 +67,11 @@ class Predictor:
         return predictor
 
 
+def prices_from_details(details: list[dict]) -> np.ndarray:
+    """predict() for predictors whose predict_details may say `price: None` (no number): NaN there."""
+    return np.array([math.nan if d["price"] is None else d["price"] for d in details], dtype=float)
+
+
 def read_manifest(path: str | Path) -> dict:
     path = Path(path)
     file = path / MANIFEST
