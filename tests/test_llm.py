@@ -11,7 +11,7 @@ from pricer import PricerError
 from pricer.data import read_items
 from pricer.llm import PRICE_PREFIX, LLMPredictor, build_prompt, load_tokenizer
 from pricer.predictors import load_predictor
-from pricer.training import CompletionExamples, read_recipe
+from pricer.training import CompletionExamples, LeftPaddedCompletions, completion_loss, read_recipe
 
 
 @pytest.fixture(scope="module")
@@ -45,6 +45,32 @@ def test_loss_falls_only_on_the_completion(tokenizer, amazon):
         answer = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
         assert tokenizer.decode(answer) == f"{round(item.price)}.00"
         assert len(ex["input_ids"]) <= 182 and ex["labels"][: len(ex["labels"]) - len(answer)] == [-100] * (len(ex["labels"]) - len(answer))
+
+
+def test_loss_on_the_last_positions_equals_the_full_loss_of_a_right_padded_batch(tiny_base, tokenizer, amazon):
+    """The cheap layout (left padding, logits of the final columns only) must give the loss and the gradients that
+    the plain one does: right padding, logits everywhere, the model's own shifted cross-entropy."""
+    import torch
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    examples = list(CompletionExamples(read_items(f"{amazon / 'dev.jsonl'}[:6]"), tokenizer, max_length=120))
+    assert len({len(e["input_ids"]) for e in examples}) > 1  # padding is really exercised
+
+    tokenizer.padding_side = "right"
+    plain = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)(examples)
+    expected = model(**plain).loss
+    expected.backward()
+    expected_grad = model.model.embed_tokens.weight.grad.clone()
+    model.zero_grad()
+
+    batch = LeftPaddedCompletions(tokenizer.pad_token_id)(examples)
+    labels = batch.pop("labels")
+    assert batch["logits_to_keep"] < batch["input_ids"].shape[1] // 4
+    loss = completion_loss(model(**batch), labels)
+    loss.backward()
+    assert torch.allclose(loss, expected, atol=1e-4)
+    assert torch.allclose(model.model.embed_tokens.weight.grad, expected_grad, atol=1e-5)
 
 
 def test_train_writes_a_run_with_checkpoints_and_adapter(tiny_run):
@@ -154,3 +180,22 @@ def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, ama
     other = read_items(f"{amazon / 'dev.jsonl'}[1250:1251]")[0]
     nearest = PriceIndex.load(tmp_path / "idx").query([other.text], 1)[0][0]
     assert f"${nearest['price']:.2f}" in predictor._tokenizer.decode(predictor.prompt_ids([other.text])[0])
+
+
+def test_replicas_share_the_batches_and_agree_with_one_model(tiny_base, amazon):
+    """The multi-GPU path (a replica per device, batches dealt out to threads), run here with two CPU replicas."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[:10]")]
+    replicas = [AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32) for _ in range(2)]
+    seen = []
+    for m in replicas:
+        m.register_forward_hook(lambda module, args, kwargs, out, m=m: seen.append(m), with_kwargs=True)
+    tok = load_tokenizer(str(tiny_base))
+    for decode in ("mean", "greedy"):
+        one = LLMPredictor.from_loaded(replicas[0], tok, decode=decode, batch_size=3).predict(texts)
+        seen.clear()
+        two = LLMPredictor.from_loaded(replicas, tok, decode=decode, batch_size=3).predict(texts)
+        assert {id(m) for m in seen} == {id(m) for m in replicas}  # both did work
+        assert one == pytest.approx(two, rel=1e-4, nan_ok=True)

@@ -69,6 +69,7 @@ def device_name() -> str:
 def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: int) -> dict:
     """items/s of the batched path and of the one-at-a-time reference loop, same model, same decoder."""
     n_params = sum(p.numel() for p in predictor._model.parameters())
+    replicas = len(predictor._models)
     prompts = predictor.prompt_ids(texts)
     tokens = sum(len(p) for p in prompts)
     predictor.batch_size = batch_size
@@ -77,10 +78,11 @@ def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: i
         torch.cuda.reset_peak_memory_stats()
     seconds = _timed(lambda: predictor.predict_details(texts))
     peak_memory = torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None
-    predictor.batch_size = 1
+    predictor.batch_size, models = 1, predictor._models
+    predictor._models = models[:1]  # the reference loop: one item at a time on one GPU
     reference = texts[:reference_items]
     reference_seconds = _timed(lambda: predictor.predict_details(reference))
-    predictor.batch_size = batch_size
+    predictor.batch_size, predictor._models = batch_size, models
     flops = 2 * n_params * tokens  # one forward pass per item (topk); more for the distribution decoders
     peak = peak_tflops()
     return {
@@ -88,14 +90,15 @@ def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: i
         "device": device_name(),
         "decode": predictor.decode,
         "parameters": n_params,
+        "gpus": replicas,
         "items": len(texts),
         "batch_size": batch_size,
         "mean_prompt_tokens": tokens / len(texts),
         "seconds": seconds,
         "items_per_s": len(texts) / seconds,
         "forward_tflops_per_s": flops / seconds / 1e12,
-        "share_of_peak": flops / seconds / 1e12 / peak if peak else None,
-        "peak_memory_gib": peak_memory,
+        "share_of_peak": flops / seconds / 1e12 / (peak * replicas) if peak else None,
+        "peak_memory_gib": peak_memory,  # of the first GPU
         "reference_items": len(reference),
         "reference_items_per_s": len(reference) / reference_seconds,
         "speedup": (len(texts) / seconds) / (len(reference) / reference_seconds),

@@ -23,6 +23,7 @@ err = Console(stderr=True)
 DecodeOpt = Annotated[
     Optional[str], typer.Option(help="LLM decoder: greedy, topk, mean, median or logmean (default: the model's).")
 ]
+GpusOpt = Annotated[int, typer.Option(help="Language models: GPUs to share the work (a replica on each); 0 for all.")]
 TextCol = Annotated[str, typer.Option(help="Column holding the product text.")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
@@ -33,7 +34,7 @@ def _columns(text_col: str, price_col: str):
     return ColumnMap(text=text_col, price=price_col)
 
 
-def _load_model(model: str, decode: str | None):
+def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None):
     from pricer.predictors import load_predictor
 
     predictor = load_predictor(model)
@@ -43,6 +44,10 @@ def _load_model(model: str, decode: str | None):
         from pricer.llm import check_decode
 
         predictor.decode = check_decode(decode)
+    if hasattr(predictor, "gpus"):
+        predictor.gpus = gpus
+    if batch_size and hasattr(predictor, "batch_size"):
+        predictor.batch_size = batch_size  # forward passes as large as the batches the caller hands over
     return predictor
 
 
@@ -213,6 +218,7 @@ def evaluate_cmd(
     batch_size: int = 32,
     quiet: Annotated[bool, typer.Option(help="No line per item.")] = False,
     decode: DecodeOpt = None,
+    gpus: GpusOpt = 1,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -223,7 +229,7 @@ def evaluate_cmd(
     items = items[:size] if size else items
     name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
-    predictor = _load_model(model, decode)
+    predictor = _load_model(model, decode, gpus, batch_size)
 
     def show(row, resumed):
         if not quiet:
@@ -286,13 +292,14 @@ def serve(
     port: int = 8000,
     decode: DecodeOpt = None,
     max_batch: Annotated[int, typer.Option(help="Most items gathered into one call of the model.")] = 64,
+    gpus: GpusOpt = 1,
 ):
     """Serve a predictor over HTTP: /v1/price, /v1/price/batch, /v1/chat/completions, /health, /docs."""
     import uvicorn
 
     from pricer.serving import create_app
 
-    predictor = _load_model(model, decode)
+    predictor = _load_model(model, decode, gpus, max_batch)
     uvicorn.run(create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch), host=host, port=port)
 
 
@@ -320,20 +327,23 @@ RandomOpt = Annotated[Optional[str], typer.Option(help="Build the model from a c
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="Tokenizer for --random-weights: llama3 (default) or a transformers id/dir.")]
 
 
-def _bench_model(base, random_weights, tokenizer, quant="none"):
+def _bench_model(base, random_weights, tokenizer, quant="none", devices=None):
+    """The model (one per device where several are given) and its tokenizer."""
     from pricer.curation import load_tokenizer as load_curation_tokenizer
     from pricer.llm import best_device, load_base_model, load_tokenizer
 
     if bool(base) == bool(random_weights):
         raise PricerError("give one of --base or --random-weights")
     if base:
-        return load_base_model(base, quant), load_tokenizer(base)
+        models = [load_base_model(base, quant, device=d) for d in devices or [best_device()]]
+        return (models if devices else models[0]), load_tokenizer(base)
     from pricer.bench import random_weights as build
 
     tok = load_curation_tokenizer(tokenizer or "llama3")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return build(random_weights, best_device()), tok
+    models = [build(random_weights, d) for d in devices or [best_device()]]
+    return (models if devices else models[0]), tok
 
 
 @bench_app.command("infer")
@@ -347,14 +357,15 @@ def bench_infer_cmd(
     batch_size: int = 64,
     decode: str = "topk",
     reference_items: Annotated[int, typer.Option(help="Items for the one-at-a-time reference loop.")] = 32,
+    gpus: GpusOpt = 1,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """items/s of batched price inference against the reference's one-item loop."""
     from pricer.bench import bench_infer, result_lines, write_result
-    from pricer.llm import LLMPredictor
+    from pricer.llm import LLMPredictor, inference_devices
 
-    model, tok = _bench_model(base, random_weights, tokenizer, quant)
-    predictor = LLMPredictor.from_loaded(model, tok, decode=decode, batch_size=batch_size)
+    models, tok = _bench_model(base, random_weights, tokenizer, quant, devices=inference_devices(gpus))
+    predictor = LLMPredictor.from_loaded(models, tok, decode=decode, batch_size=batch_size)
     texts = [it.text for it in _read(data)][:items]
     result = bench_infer(predictor, texts, batch_size, reference_items)
     write_result(result, out)
@@ -371,6 +382,7 @@ def bench_train_cmd(
     steps: int = 30,
     batch_size: int = 16,
     lora_r: int = 32,
+    lora_targets: Annotated[str, typer.Option(help="Comma-separated modules that get LoRA, or `all-linear`.")] = "q_proj,k_proj,v_proj,o_proj",
     gradient_checkpointing: bool = False,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
@@ -379,8 +391,9 @@ def bench_train_cmd(
     from pricer.training import TrainConfig
 
     model, tok = _bench_model(base, random_weights, tokenizer, quant)
+    targets = "all-linear" if lora_targets == "all-linear" else lora_targets.split(",")
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
-                         lora_alpha=2 * lora_r, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
+                         lora_alpha=2 * lora_r, target_modules=targets, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
     items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
     result = bench_train(items, config, model=model, tokenizer=tok)
     write_result(result, out)

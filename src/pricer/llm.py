@@ -9,6 +9,7 @@ import importlib.util
 import os
 import shutil
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -130,9 +131,10 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
     from transformers import AutoModelForCausalLM
 
     device = device or best_device()
+    cuda = device.startswith("cuda")
     kwargs = {}
     if quant in ("4bit", "8bit"):
-        if device != "cuda":
+        if not cuda:
             raise PricerError(f"--quant {quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
         try:
             from transformers import BitsAndBytesConfig
@@ -149,10 +151,10 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
             if quant == "4bit"
             else BitsAndBytesConfig(load_in_8bit=True)
         )
-        kwargs["device_map"] = {"": 0}
+        kwargs["device_map"] = {"": torch.device(device).index or 0}
     elif quant != "none":
         raise PricerError(f"--quant must be 4bit, 8bit or none, not {quant!r}")
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if cuda else torch.float32
     try:
         model = AutoModelForCausalLM.from_pretrained(resolve_base(base), dtype=dtype, **kwargs)
     except OSError as e:
@@ -167,8 +169,27 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
 # -------------------------------------------------------------------------------------------------------- predictor
 
 
+def inference_devices(gpus: int) -> list[str]:
+    """One model replica per device: the first `gpus` GPUs (0: all of them), this process's own GPU under
+    `accelerate launch`, or the CPU."""
+    if not torch.cuda.is_available():
+        return ["cpu"]
+    if "LOCAL_RANK" in os.environ:
+        return [f"cuda:{os.environ['LOCAL_RANK']}"]
+    count = torch.cuda.device_count()
+    return [f"cuda:{i}" for i in range(min(gpus, count) if gpus > 0 else count)]
+
+
+def _device_of(model) -> torch.device:
+    return next(model.parameters()).device
+
+
 class LLMPredictor(Predictor):
-    """Base model (+ LoRA adapter), prompted with the reference's prompt, price read by the chosen decoder."""
+    """Base model (+ LoRA adapter), prompted with the reference's prompt, price read by the chosen decoder.
+
+    With several GPUs (`gpus`), each holds a replica and the batches of every forward pass are shared among them,
+    one thread per replica (the GPUs work while Python waits, so threads are enough).
+    """
 
     kind = "llm"
 
@@ -185,14 +206,16 @@ class LLMPredictor(Predictor):
         max_prompt_tokens: int = MAX_PROMPT_TOKENS,
         index: str | None = None,
         k: int = 5,
+        gpus: int = 1,
     ):
         self.base, self.adapter, self.quant, self.decode = base, adapter, quant, check_decode(decode)
         self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
         self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
         self.index, self.k = index, k  # a retrieval index: the k nearest known products go into the prompt
         self._price_index = None
+        self.gpus = gpus
         self.root: Path | None = None  # the run directory an adapter path is relative to
-        self._model = self._tokenizer = self._vocab = None
+        self._models, self._tokenizer, self._vocab = [], None, None
 
     def params(self):
         return {
@@ -207,6 +230,7 @@ class LLMPredictor(Predictor):
             "max_prompt_tokens": self.max_prompt_tokens,
             "index": self.index,
             "k": self.k,
+            "gpus": self.gpus,
         }
 
     def fit(self, items):
@@ -225,34 +249,35 @@ class LLMPredictor(Predictor):
         return self
 
     @classmethod
-    def from_loaded(cls, model, tokenizer, **params) -> "LLMPredictor":
-        """A predictor over a model already in memory (benchmarks build one from a config with random weights)."""
-        predictor = cls(base=getattr(model.config, "name_or_path", "") or "in-memory", **params)
-        predictor._model, predictor._tokenizer = model.eval(), tokenizer
+    def from_loaded(cls, models, tokenizer, **params) -> "LLMPredictor":
+        """A predictor over a model (or one replica per GPU) already in memory (benchmarks build them from a config)."""
+        models = models if isinstance(models, list) else [models]
+        predictor = cls(base=getattr(models[0].config, "name_or_path", "") or "in-memory", gpus=len(models), **params)
+        predictor._models, predictor._tokenizer = [m.eval() for m in models], tokenizer
         predictor._vocab = DigitVocab(tokenizer)
         return predictor
 
     # -- loading, lazily, so that building a predictor is cheap
 
     def _ensure_loaded(self):
-        if self._model is not None:
+        if self._models:
             return
         self._tokenizer = load_tokenizer(self.base)
-        model = load_base_model(self.base, self.quant)
-        if self.adapter:
-            from peft import PeftModel
+        for device in inference_devices(self.gpus):
+            model = load_base_model(self.base, self.quant, device=device)
+            if self.adapter:
+                from peft import PeftModel
 
-            adapter = Path(self.adapter) if self.root is None else self.root / self.adapter
-            model = PeftModel.from_pretrained(model, str(adapter))
-        model.eval()
-        self._model = model
+                adapter = Path(self.adapter) if self.root is None else self.root / self.adapter
+                model = PeftModel.from_pretrained(model, str(adapter))
+            self._models.append(model.eval())
         self._vocab = DigitVocab(self._tokenizer)
 
     @property
-    def device(self):
-        return next(self._model.parameters()).device
+    def _model(self):
+        return self._models[0]
 
-    def _encode(self, sequences: list[list[int]]):
+    def _encode(self, sequences: list[list[int]], device):
         """Left-padded batch, so that the last position of every row is its own last token."""
         pad = self._tokenizer.pad_token_id
         width = max(len(s) for s in sequences)
@@ -261,18 +286,33 @@ class LLMPredictor(Predictor):
         for row, seq in enumerate(sequences):
             ids[row, width - len(seq) :] = torch.tensor(seq)
             mask[row, width - len(seq) :] = 1
-        return ids.to(self.device), mask.to(self.device)
+        return ids.to(device), mask.to(device)
 
-    @torch.inference_mode()
+    def _on_replicas(self, work, batches: list) -> None:
+        """work(model, batch) for every batch; with several replicas, each takes every n-th batch in its own thread."""
+
+        def run(model, mine):
+            with torch.inference_mode():  # a per-thread mode
+                for batch in mine:
+                    work(model, batch)
+
+        n = len(self._models)
+        if n == 1:
+            return run(self._models[0], batches)
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(run, self._models, [batches[i::n] for i in range(n)]))
+
     def next_logprobs(self, sequences: list[list[int]]) -> torch.Tensor:
         """Log-probabilities of the next token after each sequence, in batches of similar lengths (less padding)."""
         order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         out = torch.empty((len(sequences), self._model.config.get_text_config().vocab_size))
-        for start in range(0, len(order), self.batch_size):
-            rows = order[start : start + self.batch_size]
-            ids, mask = self._encode([sequences[i] for i in rows])
-            logits = self._model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
+
+        def forward(model, rows):
+            ids, mask = self._encode([sequences[i] for i in rows], _device_of(model))
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
             out[rows] = torch.log_softmax(logits.float(), dim=-1).cpu()[:, : out.shape[1]]
+
+        self._on_replicas(forward, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
         return out
 
     def contexts(self, texts: list[str]) -> list[str]:
@@ -290,12 +330,12 @@ class LLMPredictor(Predictor):
             for t, c in zip(texts, self.contexts(texts))
         ]
 
-    @torch.inference_mode()
     def _greedy(self, prompts: list[list[int]]) -> list[float | None]:
-        prices = []
-        for start in range(0, len(prompts), self.batch_size):
-            ids, mask = self._encode(prompts[start : start + self.batch_size])
-            out = self._model.generate(
+        prices = [None] * len(prompts)
+
+        def generate(model, start):
+            ids, mask = self._encode(prompts[start : start + self.batch_size], _device_of(model))
+            out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,
                 max_new_tokens=self.max_new_tokens,
@@ -303,7 +343,9 @@ class LLMPredictor(Predictor):
                 pad_token_id=self._tokenizer.pad_token_id,
             )
             replies = self._tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
-            prices += [first_number(r) for r in replies]
+            prices[start : start + len(replies)] = [first_number(r) for r in replies]
+
+        self._on_replicas(generate, list(range(0, len(prompts), self.batch_size)))
         return prices
 
     def predict_details(self, texts: list[str]) -> list[dict]:

@@ -3,7 +3,13 @@
 The transformers Trainer does the loop: cosine schedule with warm-up, checkpoints every N steps (each one a revision
 the predictor can load: RUN_DIR@checkpoint-N), resume after an interruption, seeds, TensorBoard or W&B logging, and
 data parallel training under `accelerate launch`, and tokens/s in every log line. What is ours: the examples (loss
-only on the completion after `Price is $`) and the run directory that `pricer eval --model RUN_DIR` reads.
+only on the completion after `Price is $`), a batch layout that makes that loss cheap, and the run directory that
+`pricer eval --model RUN_DIR` reads.
+
+Why the layout: the loss falls on the last few tokens of each example (the price), yet a causal LM computes logits,
+in fp32 for the loss, at every position: for a 128K-token vocabulary that is most of the activation memory. Batches
+are padded on the left, so every example's price sits in the same last columns, and the model is asked for the
+logits of those columns only (`logits_to_keep`, which every transformers causal LM takes).
 """
 
 import json
@@ -30,7 +36,7 @@ class TrainConfig:
     lora_r: int = 32
     lora_alpha: int = 64
     lora_dropout: float = 0.1
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])  # or "all-linear"
     epochs: float = 1.0
     max_steps: int = -1
     batch_size: int = 4
@@ -86,6 +92,37 @@ class CompletionExamples(torch.utils.data.Dataset):
         return self.examples[i]
 
 
+class LeftPaddedCompletions:
+    """Collator: pads on the left and says how many final positions carry the loss (`logits_to_keep`)."""
+
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        width = max(len(e["input_ids"]) for e in examples)
+        answer = max(sum(label != -100 for label in e["labels"]) for e in examples)
+
+        def pad(key, value):
+            return torch.tensor([[value] * (width - len(e[key])) + e[key] for e in examples])
+
+        return {
+            "input_ids": pad("input_ids", self.pad_token_id),
+            "attention_mask": pad("attention_mask", 0),
+            "labels": pad("labels", -100),
+            "logits_to_keep": answer + 1,  # the logit before the first price token, through the last but one
+        }
+
+
+def completion_loss(outputs, labels, num_items_in_batch=None):
+    """Cross-entropy over the kept final positions: logit t predicts token t + 1, so the last logit is dropped."""
+    logits = outputs.logits[:, :-1, :].float()
+    targets = labels[:, -logits.shape[1] :]
+    loss = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
+    )
+    return loss / (num_items_in_batch if num_items_in_batch is not None else targets.ne(-100).sum())
+
+
 def last_checkpoint(run_dir: Path) -> str | None:
     from transformers.trainer_utils import get_last_checkpoint
 
@@ -133,12 +170,11 @@ def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
 def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=None, tokenizer=None):
     """The Trainer over base + fresh LoRA adapter; `model` and `tokenizer` may be given (benchmarks use random weights)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import DataCollatorForSeq2Seq, Trainer, TrainingArguments, set_seed
+    from transformers import Trainer, TrainingArguments, set_seed
 
     set_seed(config.seed)
     _check_logger(config.report_to)
     tokenizer = tokenizer or load_tokenizer(config.base)
-    tokenizer.padding_side = "right"
     model = model or load_base_model(config.base, config.quant)
     if config.quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
@@ -147,7 +183,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         r=config.lora_r,
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
-        target_modules=list(config.target_modules),
+        target_modules=config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules),
     )
     model = get_peft_model(model, lora)
     model.print_trainable_parameters()
@@ -188,6 +224,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         model=model,
         args=args,
         train_dataset=CompletionExamples(items, tokenizer, config.max_length, _contexts(items, config)),
-        data_collator=DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100),
+        data_collator=LeftPaddedCompletions(tokenizer.pad_token_id),
+        compute_loss_func=completion_loss,
     )
     return trainer, tokenizer

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Issue 6 figures on one GPU: LoRA training throughput at the 8B shape (batch 32 and 64, the loss on the price
+# positions only), at SmolLM2-135M's shape (all linear layers, growing batches), and 4-bit against bf16 at the 8B shape.
+# Usage: scripts/gpu_speed.sh DATA_DIR OUT_DIR SMOLLM2_CONFIG_DIR   (the last holds SmolLM2's config.json and tokenizer)
+set -euo pipefail
+DATA=$1; OUT=$2; SMOL=$3
+mkdir -p "$OUT"
+quiet() { grep -E "tokens_per_s|items_per_s|share|peak_memory|batch_size|rror|Killed" || true; }
+bench() { echo "== $*"; python3 -m pricer.cli bench "$@" 2>&1 | quiet; }
+TRAIN="$DATA/train.jsonl"; TEST="$DATA/dev.jsonl[1250:]"
+
+for b in 32 64; do bench train --random-weights llama-3.1-8b --data "$TRAIN" --steps 10 --batch-size $b --out "$OUT/train-8b-b$b.json"; done
+for b in 32 128 256 512; do
+  bench train --random-weights "$SMOL/config.json" --tokenizer "$SMOL" --data "$TRAIN" --steps 12 --batch-size $b \
+    --lora-targets all-linear --out "$OUT/train-smollm2-b$b.json"
+done
+python3 scripts/make_llama.py /tmp/llama-8b llama-3.1-8b
+bench infer --base /tmp/llama-8b --data "$TEST" --items 512 --batch-size 128 --decode topk --reference-items 8 --out "$OUT/infer-8b-bf16.json"
+bench infer --base /tmp/llama-8b --quant 4bit --data "$TEST" --items 512 --batch-size 128 --decode topk --reference-items 8 --out "$OUT/infer-8b-4bit.json"
+bench train --base /tmp/llama-8b --quant 4bit --data "$TRAIN" --steps 10 --batch-size 32 --out "$OUT/train-8b-4bit-b32.json"
