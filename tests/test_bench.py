@@ -16,11 +16,13 @@ def test_bench_infer_and_train_on_a_tiny_model(tiny_base, amazon, tmp_path):
     figures = json.loads((tmp_path / "infer.json").read_text())
     assert figures["items"] == 8 and figures["items_per_s"] > 0 and figures["reference_items_per_s"] > 0
     assert figures["device"] == "cpu" and figures["share_of_peak"] is None and figures["mean_prompt_tokens"] > 100
-    train = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "2",
+    train = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "3",
                     "--batch-size", "2", "--out", tmp_path / "train.json")
     assert train.returncode == 0, train.stderr[-2000:]
     figures = json.loads((tmp_path / "train.json").read_text())
-    assert figures["steps"] == 2 and figures["processes"] == 1 and figures["tokens_per_s"] > 0
+    assert figures["steps"] == 3 and figures["timed_steps"] == 1 and figures["processes"] == 1 and figures["tokens_per_s"] > 0
+    too_short = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "2")
+    assert too_short.returncode == 2 and "more than the 2 warm-up steps" in too_short.stderr
 
 
 def test_random_weights_from_a_config_file(tiny_base):

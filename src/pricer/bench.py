@@ -42,6 +42,11 @@ def random_weights(spec: str, device: str):
     return model
 
 
+def count_parameters(model) -> int:
+    """Parameters as the matrix products see them: bitsandbytes packs two 4-bit weights into one stored element."""
+    return sum(p.numel() * (2 if type(p).__name__ == "Params4bit" else 1) for p in model.parameters())
+
+
 def peak_tflops() -> float | None:
     if not torch.cuda.is_available():
         return None
@@ -68,7 +73,7 @@ def device_name() -> str:
 
 def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: int) -> dict:
     """items/s of the batched path and of the one-at-a-time reference loop, same model, same decoder."""
-    n_params = sum(p.numel() for p in predictor._model.parameters())
+    n_params = count_parameters(predictor._model)
     replicas = len(predictor._models)
     prompts = predictor.prompt_ids(texts)
     tokens = sum(len(p) for p in prompts)
@@ -105,22 +110,43 @@ def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: i
     }
 
 
-def bench_train(items, config, model=None, tokenizer=None) -> dict:
-    """tokens/s over config.max_steps steps of the real Trainer set-up (no checkpoints written)."""
+def _step_clock():
+    """A Trainer callback that notes the time at the end of every optimiser step (after the GPU has finished it)."""
+    from transformers import TrainerCallback
+
+    class StepClock(TrainerCallback):
+        def __init__(self):
+            self.times: list[float] = []
+
+        def on_step_end(self, args, state, control, **kwargs):
+            _sync()
+            self.times.append(time.perf_counter())
+
+    return StepClock()
+
+
+def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2) -> dict:
+    """tokens/s of the real Trainer set-up (no checkpoints written), timed after `warmup_steps` steps: the first steps
+    pay for kernel selection and allocator growth, which a run of hours does not notice."""
     from pricer.training import build_trainer
 
+    if config.max_steps <= warmup_steps:
+        raise PricerError(f"--steps must be more than the {warmup_steps} warm-up steps")
     with tempfile.TemporaryDirectory() as run_dir:
         trainer, _ = build_trainer(items, Path(run_dir), config, model=model, tokenizer=tokenizer)
-        n_params = sum(p.numel() for p in trainer.model.parameters())
+        clock = _step_clock()
+        trainer.add_callback(clock)
+        n_params = count_parameters(trainer.model)
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         result = trainer.train()
     seen = trainer.state.num_input_tokens_seen
-    seconds = result.metrics["train_runtime"]
+    timed_steps = result.global_step - warmup_steps
+    seconds = clock.times[-1] - clock.times[warmup_steps - 1]
     examples = trainer.train_dataset.examples
     real_tokens_per_item = sum(len(e["input_ids"]) for e in examples) / len(examples)
     world = trainer.args.world_size  # processes under `accelerate launch`, each with its own batch
-    real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * result.global_step * world
+    real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * timed_steps * world
     peak = peak_tflops()
     flops = 4 * n_params * real_tokens
     return {
@@ -128,12 +154,15 @@ def bench_train(items, config, model=None, tokenizer=None) -> dict:
         "device": device_name(),
         "parameters": n_params,
         "steps": result.global_step,
+        "timed_steps": timed_steps,
         "processes": world,
         "batch_size": config.batch_size,
         "gradient_checkpointing": config.gradient_checkpointing,
+        "compiled": config.compile,
+        "lora_dropout": config.lora_dropout,
         "seconds": seconds,
-        "tokens_per_s": real_tokens / seconds,  # tokens of the items, padding excluded
-        "tokens_per_s_with_padding": seen / seconds,  # the Trainer sums this over processes
+        "tokens_per_s": real_tokens / seconds,  # tokens of the items, padding excluded, after the warm-up
+        "whole_run_tokens_per_s_with_padding": seen / result.metrics["train_runtime"],  # the Trainer's own count
         "train_tflops_per_s": flops / seconds / 1e12,
         "share_of_peak": flops / seconds / 1e12 / (peak * world) if peak else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,

@@ -174,7 +174,8 @@ def train(
     batch_size: Optional[int] = None,
     grad_accum: Optional[int] = None,
     learning_rate: Optional[float] = None,
-    lora_r: Optional[int] = None,
+    head: Annotated[Optional[str], typer.Option(help="lm (the price read from the digits) or regression (a head on the last token).")] = None,
+    lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank; 0 trains every weight (full fine-tuning).")] = None,
     lora_alpha: Optional[int] = None,
     target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names for LoRA.")] = None,
     save_steps: Optional[int] = None,
@@ -194,7 +195,7 @@ def train(
     settings = read_recipe(config) if config else {}
     flags = dict(
         base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
-        learning_rate=learning_rate, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
+        learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
         logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
         index=index, k=k,
         target_modules=target_modules.split(",") if target_modules else None,
@@ -383,7 +384,9 @@ def bench_train_cmd(
     batch_size: int = 16,
     lora_r: int = 32,
     lora_targets: Annotated[str, typer.Option(help="Comma-separated modules that get LoRA, or `all-linear`.")] = "q_proj,k_proj,v_proj,o_proj",
+    lora_dropout: float = 0.1,
     gradient_checkpointing: bool = False,
+    compile: Annotated[bool, typer.Option(help="torch.compile the model (the Trainer's torch_compile).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """tokens/s of LoRA training through the same Trainer set-up as `pricer train`."""
@@ -393,7 +396,8 @@ def bench_train_cmd(
     model, tok = _bench_model(base, random_weights, tokenizer, quant)
     targets = "all-linear" if lora_targets == "all-linear" else lora_targets.split(",")
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
-                         lora_alpha=2 * lora_r, target_modules=targets, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
+                         lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile,
+                         gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
     items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
     result = bench_train(items, config, model=model, tokenizer=tok)
     write_result(result, out)

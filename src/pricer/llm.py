@@ -126,8 +126,9 @@ def best_device() -> str:
     return "cpu"
 
 
-def load_base_model(base: str, quant: str = "none", device: str | None = None, quiet: bool = False):
-    """The base model, in 4 or 8 bits through bitsandbytes where asked (CUDA only), else bf16 on GPU, fp32 on CPU."""
+def load_base_model(base: str, quant: str = "none", device: str | None = None, quiet: bool = False, dtype=None):
+    """The base model, in 4 or 8 bits through bitsandbytes where asked (CUDA only), else bf16 on GPU, fp32 on CPU
+    (or `dtype`: full fine-tuning keeps fp32 weights and lets the Trainer's bf16 autocast do the products)."""
     from transformers import AutoModelForCausalLM
 
     device = device or best_device()
@@ -154,7 +155,7 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
         kwargs["device_map"] = {"": torch.device(device).index or 0}
     elif quant != "none":
         raise PricerError(f"--quant must be 4bit, 8bit or none, not {quant!r}")
-    dtype = torch.bfloat16 if cuda else torch.float32
+    dtype = dtype or (torch.bfloat16 if cuda else torch.float32)
     try:
         model = AutoModelForCausalLM.from_pretrained(resolve_base(base), dtype=dtype, **kwargs)
     except OSError as e:
@@ -263,15 +264,22 @@ class LLMPredictor(Predictor):
         if self._models:
             return
         self._tokenizer = load_tokenizer(self.base)
+        folder = self.adapter_folder()
+        tuned_whole = folder is not None and not (folder / "adapter_config.json").exists()  # full fine-tuning
         for device in inference_devices(self.gpus):
-            model = load_base_model(self.base, self.quant, device=device)
-            if self.adapter:
+            model = load_base_model(str(folder) if tuned_whole else self.base, self.quant, device=device)
+            if folder is not None and not tuned_whole:
                 from peft import PeftModel
 
-                adapter = Path(self.adapter) if self.root is None else self.root / self.adapter
-                model = PeftModel.from_pretrained(model, str(adapter))
+                model = PeftModel.from_pretrained(model, str(folder))
             self._models.append(model.eval())
         self._vocab = DigitVocab(self._tokenizer)
+
+    def adapter_folder(self) -> Path | None:
+        """The LoRA adapter (or the fully tuned weights) to load, relative to the run directory."""
+        if not self.adapter:
+            return None
+        return Path(self.adapter) if self.root is None else self.root / self.adapter
 
     @property
     def _model(self):

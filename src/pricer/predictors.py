@@ -256,6 +256,7 @@ KINDS = {
     "embed-rf": "pricer.embeddings:EmbeddingForestPredictor",
     "embed-knn": "pricer.embeddings:EmbeddingKnnPredictor",
     "llm": "pricer.llm:LLMPredictor",
+    "llm-regressor": "pricer.llm_head:LLMRegressor",
     "frontier": "pricer.frontier:FrontierPredictor",
     "ensemble": "pricer.ensemble:EnsemblePredictor",
 }

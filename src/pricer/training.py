@@ -32,8 +32,9 @@ class TrainConfig:
     """The reference's hyper-parameters as defaults; a recipe file (TOML) or flags override any of them."""
 
     base: str = "smollm2-135m"
+    head: str = "lm"  # "lm": the price is read from the digits it writes; "regression": a linear head on the last token
     quant: str = "none"
-    lora_r: int = 32
+    lora_r: int = 32  # 0: full fine-tuning, every weight trained (small models)
     lora_alpha: int = 64
     lora_dropout: float = 0.1
     target_modules: list[str] | str = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])  # or "all-linear"
@@ -52,6 +53,7 @@ class TrainConfig:
     seed: int = 42
     report_to: str = "none"  # tensorboard, wandb
     gradient_checkpointing: bool = False
+    compile: bool = False  # torch.compile: fuses the many small element-wise kernels that dominate a small model's step
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     k: int = 5
 
@@ -142,10 +144,18 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         print(f"resuming from {resume}")
     result = trainer.train(resume_from_checkpoint=resume)
     if trainer.is_world_process_zero():
-        trainer.model.save_pretrained(run_dir / "adapter")
-        tokenizer.save_pretrained(run_dir / "adapter")
+        weights = "adapter" if config.lora_r else "model"
+        trainer.model.save_pretrained(run_dir / weights)
+        tokenizer.save_pretrained(run_dir / weights)
         atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
-        LLMPredictor(base=config.base, adapter="adapter", quant=config.quant, index=config.index, k=config.k).save(run_dir)
+        common = dict(base=config.base, adapter=weights, quant=config.quant, index=config.index, k=config.k)
+        if config.head == "regression":
+            from pricer.llm_head import LLMRegressor, log_price_scale
+
+            mean, std = log_price_scale(items)
+            LLMRegressor(log_mean=mean, log_std=std, **common).save(run_dir)
+        else:
+            LLMPredictor(**common).save(run_dir)
     return run_dir
 
 
@@ -172,21 +182,33 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, TrainingArguments, set_seed
 
+    from pricer.llm import best_device
+    from pricer.llm_head import LeftPaddedPrompts, PromptExamples, absolute_error_loss, load_head_model, log_price_scale
+
+    regression, full = config.head == "regression", config.lora_r == 0
+    if config.head not in ("lm", "regression"):
+        raise PricerError(f"head must be lm or regression, not {config.head!r}")
+    if config.quant != "none" and (regression or full):
+        raise PricerError("--quant works with LoRA on the lm head only (lora_r > 0, head lm)")
     set_seed(config.seed)
     _check_logger(config.report_to)
     tokenizer = tokenizer or load_tokenizer(config.base)
-    model = model or load_base_model(config.base, config.quant)
+    if model is None and regression:
+        model = load_head_model(config.base, best_device(), full_precision=full)
+    elif model is None:
+        model = load_base_model(config.base, config.quant, dtype=torch.float32 if full else None)
     if config.quant != "none":
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing)
-    lora = LoraConfig(
-        task_type="CAUSAL_LM",
-        r=config.lora_r,
-        lora_alpha=config.lora_alpha,
-        lora_dropout=config.lora_dropout,
-        target_modules=config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules),
-    )
-    model = get_peft_model(model, lora)
-    model.print_trainable_parameters()
+    if not full:
+        lora = LoraConfig(
+            task_type="SEQ_CLS" if regression else "CAUSAL_LM",  # SEQ_CLS also trains the new head in full
+            r=config.lora_r,
+            lora_alpha=config.lora_alpha,
+            lora_dropout=config.lora_dropout,
+            target_modules=config.target_modules if isinstance(config.target_modules, str) else list(config.target_modules),
+        )
+        model = get_peft_model(model, lora)
+        model.print_trainable_parameters()
 
     cuda = torch.cuda.is_available()
     if cuda and torch.cuda.device_count() > 1 and "LOCAL_RANK" not in os.environ:
@@ -210,6 +232,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         bf16=cuda and torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
         gradient_checkpointing=config.gradient_checkpointing,
+        torch_compile=config.compile,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_steps=max(config.save_steps, 1),
         logging_steps=config.logging_steps,
@@ -220,11 +243,12 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
-    trainer = Trainer(
-        model=model,
-        args=args,
-        train_dataset=CompletionExamples(items, tokenizer, config.max_length, _contexts(items, config)),
-        data_collator=LeftPaddedCompletions(tokenizer.pad_token_id),
-        compute_loss_func=completion_loss,
-    )
+    contexts = _contexts(items, config)
+    if regression:
+        examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts)
+        collator, loss = LeftPaddedPrompts(tokenizer.pad_token_id), absolute_error_loss
+    else:
+        examples = CompletionExamples(items, tokenizer, config.max_length, contexts)
+        collator, loss = LeftPaddedCompletions(tokenizer.pad_token_id), completion_loss
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss)
     return trainer, tokenizer

@@ -1,0 +1,127 @@
+"""A regression head on a causal LM: the last prompt token's hidden state, through one linear layer, is the log price.
+
+The reference reads the price out of the digits the model writes. A small model tuned on a few thousand items spreads
+its digit probabilities thinly, and the cross-entropy it learns from does not know that $199 is close to $200. A head
+fitted with an absolute-error loss on the log price learns the quantity that is scored. The prompt is the reference's
+(with the nearest known products, if an index is given); transformers' `AutoModelForSequenceClassification` with one
+output is the head, LoRA or full fine-tuning (`lora_r = 0`) trains it; `pricer train` with `head = "regression"`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from pricer.data import Item
+from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_tokenizer, resolve_base
+from pricer.predictors import prices_from_details
+
+
+def log_price_scale(items: list[Item]) -> tuple[float, float]:
+    """Mean and standard deviation of log(1 + price): the head learns standardised values."""
+    logs = np.log1p([it.price for it in items])
+    return float(logs.mean()), float(logs.std() or 1.0)
+
+
+class PromptExamples(torch.utils.data.Dataset):
+    """Prompt token ids and the standardised log price as a float label."""
+
+    def __init__(self, items: list[Item], tokenizer, max_length: int, scale: tuple[float, float], contexts=None):
+        mean, std = scale
+        budget = min(MAX_PROMPT_TOKENS, max_length - 2)
+        self.examples = [
+            {
+                "input_ids": tokenizer.encode(build_prompt(item.text, tokenizer, budget, context), add_special_tokens=True),
+                "labels": (np.log1p(item.price) - mean) / std,
+            }
+            for item, context in zip(items, contexts or [""] * len(items))
+        ]
+
+    def __len__(self):
+        return len(self.examples)
+
+    def __getitem__(self, i):
+        return self.examples[i]
+
+
+class LeftPaddedPrompts:
+    def __init__(self, pad_token_id: int):
+        self.pad_token_id = pad_token_id
+
+    def __call__(self, examples: list[dict]) -> dict:
+        width = max(len(e["input_ids"]) for e in examples)
+        return {
+            "input_ids": torch.tensor([[self.pad_token_id] * (width - len(e["input_ids"])) + e["input_ids"] for e in examples]),
+            "attention_mask": torch.tensor([[0] * (width - len(e["input_ids"])) + [1] * len(e["input_ids"]) for e in examples]),
+            "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32),
+        }
+
+
+def absolute_error_loss(outputs, labels, num_items_in_batch=None):
+    """Absolute error in standardised log price, averaged over the examples of the whole (accumulated, all-process)
+    batch as the Trainer counts them: its minimiser is the median, the point that minimises the $ error too."""
+    total = torch.nn.functional.l1_loss(outputs.logits[:, 0].float(), labels.float(), reduction="sum")
+    return total / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+
+
+def load_head_model(base: str, device: str, full_precision: bool = False):
+    """The base with a fresh one-output head; fp32 weights for full fine-tuning (the Trainer's bf16 is autocast)."""
+    from transformers import AutoModelForSequenceClassification
+
+    cuda = device.startswith("cuda")
+    dtype = torch.bfloat16 if cuda and not full_precision else torch.float32
+    model = AutoModelForSequenceClassification.from_pretrained(resolve_base(base), num_labels=1, dtype=dtype)
+    tokenizer = load_tokenizer(base)
+    model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last token that is not padding
+    return model.to(device)
+
+
+class LLMRegressor(LLMPredictor):
+    """Base (+ LoRA adapter, or fully tuned weights) with a regression head; same prompts and batching as `llm`."""
+
+    kind = "llm-regressor"
+
+    def __init__(self, log_mean: float = 0.0, log_std: float = 1.0, adapter: str = "adapter", **params):
+        params.pop("decode", None)
+        super().__init__(decode="mean", adapter=adapter, **params)
+        self.log_mean, self.log_std = log_mean, log_std
+
+    def params(self):
+        params = {k: v for k, v in super().params().items() if k not in ("decode", "beams", "top_k", "max_new_tokens")}
+        return {**params, "log_mean": self.log_mean, "log_std": self.log_std}
+
+    def _ensure_loaded(self):
+        if self._models:
+            return
+        from pricer.llm import inference_devices
+
+        self._tokenizer = load_tokenizer(self.base)
+        folder = self.adapter_folder()
+        for device in inference_devices(self.gpus):
+            if (folder / "adapter_config.json").exists():
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(load_head_model(self.base, device), str(folder))
+            else:  # full fine-tuning saved the whole model
+                from transformers import AutoModelForSequenceClassification
+
+                dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+                model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=dtype).to(device)
+            self._models.append(model.eval())
+
+    def predict_details(self, texts: list[str]) -> list[dict]:
+        self._ensure_loaded()
+        prompts = self.prompt_ids(texts)
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+        values = np.empty(len(prompts))
+
+        def forward(model, rows):
+            ids, mask = self._encode([prompts[i] for i in rows], next(model.parameters()).device)
+            values[rows] = model(input_ids=ids, attention_mask=mask).logits[:, 0].float().cpu().numpy()
+
+        self._on_replicas(forward, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
+        prices = np.expm1(self.log_mean + self.log_std * values)
+        return [{"price": float(max(p, 0.0))} for p in prices]
+
+    def predict(self, texts):
+        return prices_from_details(self.predict_details(texts))
