@@ -11,7 +11,7 @@ from pricer import PricerError
 from pricer.data import read_items
 from pricer.llm import PRICE_PREFIX, LLMPredictor, build_prompt, load_tokenizer
 from pricer.predictors import load_predictor
-from pricer.training import CompletionExamples, LeftPaddedCompletions, completion_loss, read_recipe
+from pricer.training import CompletionExamples, PaddedCompletions, completion_loss_for, read_recipe
 
 
 @pytest.fixture(scope="module")
@@ -47,9 +47,9 @@ def test_loss_falls_only_on_the_completion(tokenizer, amazon):
         assert len(ex["input_ids"]) <= 182 and ex["labels"][: len(ex["labels"]) - len(answer)] == [-100] * (len(ex["labels"]) - len(answer))
 
 
-def test_loss_on_the_last_positions_equals_the_full_loss_of_a_right_padded_batch(tiny_base, tokenizer, amazon):
-    """The cheap layout (left padding, logits of the final columns only) must give the loss and the gradients that
-    the plain one does: right padding, logits everywhere, the model's own shifted cross-entropy."""
+def test_loss_at_the_price_positions_equals_the_models_own_loss(tiny_base, tokenizer, amazon):
+    """The cheap loss (the output layer applied at the price positions only) must give the loss and the gradients
+    that the plain one does: logits everywhere, the model's own shifted cross-entropy."""
     import torch
     from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
 
@@ -64,10 +64,11 @@ def test_loss_on_the_last_positions_equals_the_full_loss_of_a_right_padded_batch
     expected_grad = model.model.embed_tokens.weight.grad.clone()
     model.zero_grad()
 
-    batch = LeftPaddedCompletions(tokenizer.pad_token_id)(examples)
+    batch = PaddedCompletions(tokenizer.pad_token_id)(examples)
     labels = batch.pop("labels")
-    assert batch["logits_to_keep"] < batch["input_ids"].shape[1] // 4
-    loss = completion_loss(model(**batch), labels)
+    outputs = model(**batch)
+    assert outputs.logits.shape[1] == 1  # the full logits were never made
+    loss = completion_loss_for(model)(outputs, labels)
     loss.backward()
     assert torch.allclose(loss, expected, atol=1e-4)
     assert torch.allclose(model.model.embed_tokens.weight.grad, expected_grad, atol=1e-5)
@@ -225,3 +226,14 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
         assert np.isfinite(load_predictor(run).predict([items[0].text])).all()
     bad = run_cli("train", "--base", tiny_base, "--head", "classifier", "--train", spec, "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "head must be lm or regression" in bad.stderr
+
+
+def test_training_stops_with_one_line_when_gradients_turn_nan():
+    from types import SimpleNamespace
+
+    from pricer.training import _stop_on_nan
+
+    callback, state = _stop_on_nan(), SimpleNamespace(global_step=250)
+    callback.on_log(None, state, None, logs={"loss": 0.5, "grad_norm": 3.2})  # finite: carries on
+    with pytest.raises(PricerError, match="diverged at step 250"):
+        callback.on_log(None, state, None, logs={"loss": 0.0, "grad_norm": float("nan")})

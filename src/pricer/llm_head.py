@@ -44,15 +44,17 @@ class PromptExamples(torch.utils.data.Dataset):
         return self.examples[i]
 
 
-class LeftPaddedPrompts:
+class PaddedPrompts:
+    """Collator: pads on the right (see training.py for why); the head finds each row's last token that is not padding."""
+
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict:
         width = max(len(e["input_ids"]) for e in examples)
         return {
-            "input_ids": torch.tensor([[self.pad_token_id] * (width - len(e["input_ids"])) + e["input_ids"] for e in examples]),
-            "attention_mask": torch.tensor([[0] * (width - len(e["input_ids"])) + [1] * len(e["input_ids"]) for e in examples]),
+            "input_ids": torch.tensor([e["input_ids"] + [self.pad_token_id] * (width - len(e["input_ids"])) for e in examples]),
+            "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in examples]),
             "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32),
         }
 

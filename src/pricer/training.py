@@ -6,10 +6,11 @@ data parallel training under `accelerate launch`, and tokens/s in every log line
 only on the completion after `Price is $`), a batch layout that makes that loss cheap, and the run directory that
 `pricer eval --model RUN_DIR` reads.
 
-Why the layout: the loss falls on the last few tokens of each example (the price), yet a causal LM computes logits,
-in fp32 for the loss, at every position: for a 128K-token vocabulary that is most of the activation memory. Batches
-are padded on the left, so every example's price sits in the same last columns, and the model is asked for the
-logits of those columns only (`logits_to_keep`, which every transformers causal LM takes).
+Why the loss is ours: it falls on the last few tokens of each example (the price), yet a causal LM computes logits,
+in fp32 for the loss, at every position: for a 128K-token vocabulary that is most of the activation memory. So the
+model is asked for its final hidden states and one position of logits, and the output layer is applied to the price
+positions alone. Batches are padded on the right: with left padding a padded row attends to nothing, and CUDA's
+attention kernels can return NaN there, which the backward pass spreads into every gradient.
 """
 
 import json
@@ -94,35 +95,60 @@ class CompletionExamples(torch.utils.data.Dataset):
         return self.examples[i]
 
 
-class LeftPaddedCompletions:
-    """Collator: pads on the left and says how many final positions carry the loss (`logits_to_keep`)."""
+class PaddedCompletions:
+    """Collator: pads on the right, and asks the model for its final hidden states instead of all its logits."""
 
     def __init__(self, pad_token_id: int):
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict:
         width = max(len(e["input_ids"]) for e in examples)
-        answer = max(sum(label != -100 for label in e["labels"]) for e in examples)
 
         def pad(key, value):
-            return torch.tensor([[value] * (width - len(e[key])) + e[key] for e in examples])
+            return torch.tensor([e[key] + [value] * (width - len(e[key])) for e in examples])
 
         return {
             "input_ids": pad("input_ids", self.pad_token_id),
             "attention_mask": pad("attention_mask", 0),
             "labels": pad("labels", -100),
-            "logits_to_keep": answer + 1,  # the logit before the first price token, through the last but one
+            "output_hidden_states": True,
+            "logits_to_keep": 1,  # the model's own logits: one position, unused
         }
 
 
-def completion_loss(outputs, labels, num_items_in_batch=None):
-    """Cross-entropy over the kept final positions: logit t predicts token t + 1, so the last logit is dropped."""
-    logits = outputs.logits[:, :-1, :].float()
-    targets = labels[:, -logits.shape[1] :]
-    loss = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100, reduction="sum"
-    )
-    return loss / (num_items_in_batch if num_items_in_batch is not None else targets.ne(-100).sum())
+def completion_loss_for(model):
+    """The loss function (for the Trainer's compute_loss_func): the output layer applied at the price positions only,
+    where the hidden state at t predicts token t + 1. Gemma-style logit soft-capping is kept."""
+    output_layer = model.get_output_embeddings()
+    cap = getattr(model.config.get_text_config(), "final_logit_softcapping", None)
+
+    def completion_loss(outputs, labels, num_items_in_batch=None):
+        hidden, targets = outputs.hidden_states[-1][:, :-1], labels[:, 1:]
+        scored = targets != -100
+        logits = output_layer(hidden[scored]).float()
+        if cap:
+            logits = cap * torch.tanh(logits / cap)
+        loss = torch.nn.functional.cross_entropy(logits, targets[scored], reduction="sum")
+        return loss / (num_items_in_batch if num_items_in_batch is not None else scored.sum())
+
+    return completion_loss
+
+
+def _stop_on_nan():
+    """A callback that ends training at the first log line whose gradient norm is not finite: from there on the weights
+    are NaN and every further step (and checkpoint) is wasted."""
+    import math
+
+    from transformers import TrainerCallback
+
+    class StopOnNaN(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            norm = (logs or {}).get("grad_norm")
+            if norm is not None and not math.isfinite(float(norm)):
+                raise PricerError(f"training diverged at step {state.global_step} (gradient norm {norm}); "
+                                  "lower the learning rate, or resume from an earlier checkpoint")
+
+    return StopOnNaN()
 
 
 def last_checkpoint(run_dir: Path) -> str | None:
@@ -183,7 +209,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     from transformers import Trainer, TrainingArguments, set_seed
 
     from pricer.llm import best_device
-    from pricer.llm_head import LeftPaddedPrompts, PromptExamples, absolute_error_loss, load_head_model, log_price_scale
+    from pricer.llm_head import PaddedPrompts, PromptExamples, absolute_error_loss, load_head_model, log_price_scale
 
     regression, full = config.head == "regression", config.lora_r == 0
     if config.head not in ("lm", "regression"):
@@ -246,9 +272,10 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     contexts = _contexts(items, config)
     if regression:
         examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts)
-        collator, loss = LeftPaddedPrompts(tokenizer.pad_token_id), absolute_error_loss
+        collator, loss = PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss
     else:
         examples = CompletionExamples(items, tokenizer, config.max_length, contexts)
-        collator, loss = LeftPaddedCompletions(tokenizer.pad_token_id), completion_loss
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss)
+        collator, loss = PaddedCompletions(tokenizer.pad_token_id), completion_loss_for(model)
+    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
+                      callbacks=[_stop_on_nan()])
     return trainer, tokenizer
