@@ -125,7 +125,7 @@ def completion_loss_for(model):
     def completion_loss(outputs, labels, num_items_in_batch=None):
         hidden, targets = outputs.hidden_states[-1][:, :-1], labels[:, 1:]
         scored = targets != -100
-        logits = output_layer(hidden[scored]).float()
+        logits = output_layer(hidden[scored].to(output_layer.weight.dtype)).float()  # autocast may hand fp32 states
         if cap:
             logits = cap * torch.tanh(logits / cap)
         loss = torch.nn.functional.cross_entropy(logits, targets[scored], reduction="sum")
