@@ -132,6 +132,8 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
 
     if config.max_steps <= warmup_steps:
         raise PricerError(f"--steps must be more than the {warmup_steps} warm-up steps")
+    if warmup_steps < 1:
+        raise PricerError("--warmup-steps must be at least 1 (the clock starts at the end of a step)")
     with tempfile.TemporaryDirectory() as run_dir:
         trainer, _ = build_trainer(items, Path(run_dir), config, model=model, tokenizer=tokenizer)
         clock = _step_clock()

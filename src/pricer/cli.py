@@ -367,7 +367,8 @@ def bench_infer_cmd(
 
     models, tok = _bench_model(base, random_weights, tokenizer, quant, devices=inference_devices(gpus))
     predictor = LLMPredictor.from_loaded(models, tok, decode=decode, batch_size=batch_size)
-    texts = [it.text for it in _read(data)][:items]
+    texts = [it.text for it in _read(data)]
+    texts = (texts * -(-items // len(texts)))[:items]  # the data again as often as --items needs
     result = bench_infer(predictor, texts, batch_size, reference_items)
     write_result(result, out)
     console.print("\n".join(result_lines(result)))
@@ -381,6 +382,7 @@ def bench_train_cmd(
     tokenizer: TokenizerOpt = None,
     quant: str = "none",
     steps: int = 30,
+    warmup_steps: Annotated[int, typer.Option(help="Steps run before the clock starts (compilation, allocator).")] = 2,
     batch_size: int = 16,
     lora_r: int = 32,
     lora_targets: Annotated[str, typer.Option(help="Comma-separated modules that get LoRA, or `all-linear`.")] = "q_proj,k_proj,v_proj,o_proj",
@@ -399,7 +401,7 @@ def bench_train_cmd(
                          lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile,
                          gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
     items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
-    result = bench_train(items, config, model=model, tokenizer=tok)
+    result = bench_train(items, config, model=model, tokenizer=tok, warmup_steps=warmup_steps)
     write_result(result, out)
     console.print("\n".join(result_lines(result)))
 
