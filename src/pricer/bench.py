@@ -36,7 +36,7 @@ def random_weights(spec: str, device: str):
         config = AutoConfig.from_pretrained(spec)
     else:
         raise PricerError(f"--random-weights takes {', '.join(PRESETS)} or a config.json path, not {spec!r}")
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32  # "cuda:1" too
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     return model
