@@ -1,5 +1,6 @@
 """Issue 4 sweeps on CPU: weighting the benchmark-like items (dev[:1250]) in TF-IDF + ridge, the ridge's alpha,
-kNN's k, training on dev[:1250] alone, and ridge on MiniLM embeddings. Scored on dev[1250:] (500 items).
+kNN's k, training on dev[:1250] alone, ridge on MiniLM embeddings, and label-shift weights (each training item weighted
+by how much more common its price band is in dev[:1250] than in the whole pool). Scored on dev[1250:] (500 items).
 Usage: python scripts/accuracy_sweeps.py [DATA_DIR]   (default ../shared/data/amazon)"""
 import sys
 
@@ -32,3 +33,11 @@ for k in [10,20]:
 # ridge on embeddings
 for a in [1,3,10]:
     p=np.expm1(Ridge(alpha=a).fit(E,y,sample_weight=np.r_[np.ones(n),3*np.ones(len(devtr))]).predict(Et)); print("emb ridge w3",a,round(mae(p),2))
+# label shift: weight = (share of the item's price band in dev[:1250] / its share in the training pool) ** power
+edges=np.array([0,10,25,50,100,150,200,300,400,600,1000])
+def band(v): return np.clip(np.searchsorted(edges,v,side="right")-1,0,len(edges)-2)
+tr=pool+devtr; ytr=np.array([i.price for i in tr])
+p_dev=np.bincount(band([i.price for i in devtr]),minlength=10)/len(devtr); p_all=np.bincount(band(ytr),minlength=10)/len(tr)
+for power in [0.5,1.0]:
+    w=(p_dev/p_all)[band(ytr)]**power
+    print("tfidf label-shift power",power, round(mae(tfidf(tr,w/w.mean())),2))
