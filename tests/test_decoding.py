@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pricer.decoding import DigitVocab, PriceDistribution, first_number, price_distributions, topk_price
+from pricer.decoding import DigitVocab, PriceDistribution, continuations_of, first_number, price_distributions, topk_price
 
 
 class DigitTokenizer:
@@ -50,7 +50,7 @@ def model_with_prices(prices: dict[str, float], no_number: float = 0.0):
 def test_recovers_a_known_price_distribution():
     prices = {"5": 0.1, "19": 0.2, "20": 0.3, "199": 0.25, "350": 0.15}
     tok, next_logprobs, _ = model_with_prices(prices)
-    (dist,) = price_distributions(next_logprobs, [[99]], DigitVocab(tok), beams=12)
+    (dist,) = price_distributions(continuations_of(next_logprobs, [[99]]), 1, DigitVocab(tok), beams=12)
     got = dict(zip(dist.values.tolist(), dist.probs.tolist()))
     assert got == pytest.approx({5.0: 0.1, 19.0: 0.2, 20.0: 0.3, 199.0: 0.25, 350.0: 0.15}, abs=1e-6)
     assert dist.mass == pytest.approx(1.0, abs=1e-6)
@@ -64,24 +64,24 @@ def test_recovers_a_known_price_distribution():
 
 def test_no_number_mass_is_reported_and_a_model_without_numbers_gives_none():
     tok, next_logprobs, _ = model_with_prices({"40": 0.5}, no_number=0.5)
-    (dist,) = price_distributions(next_logprobs, [[99]], DigitVocab(tok))
+    (dist,) = price_distributions(continuations_of(next_logprobs, [[99]]), 1, DigitVocab(tok))
     assert dist.values.tolist() == [40.0] and dist.mass == pytest.approx(0.5, abs=1e-6)
     _, words_only, _ = model_with_prices({}, no_number=1.0)
-    assert price_distributions(words_only, [[99]], DigitVocab(tok)) == [None]
+    assert price_distributions(continuations_of(words_only, [[99]]), 1, DigitVocab(tok)) == [None]
 
 
 def test_beam_width_limits_what_is_found():
     prices = {str(p): 1 / 30 for p in range(100, 130)}  # 30 prices sharing the prefix 1
     tok, next_logprobs, _ = model_with_prices(prices)
-    (narrow,) = price_distributions(next_logprobs, [[99]], DigitVocab(tok), beams=3)
-    (wide,) = price_distributions(next_logprobs, [[99]], DigitVocab(tok), beams=40)
+    (narrow,) = price_distributions(continuations_of(next_logprobs, [[99]]), 1, DigitVocab(tok), beams=3)
+    (wide,) = price_distributions(continuations_of(next_logprobs, [[99]]), 1, DigitVocab(tok), beams=40)
     assert len(narrow.values) < len(wide.values) == 30
     assert wide.mass == pytest.approx(1.0, abs=1e-6) and narrow.mass < 0.5
 
 
 def test_several_prompts_in_one_batch():
     tok, cheap, _ = model_with_prices({"3": 1.0})
-    results = price_distributions(cheap, [[99], [98]], DigitVocab(tok))
+    results = price_distributions(continuations_of(cheap, [[99], [98]]), 2, DigitVocab(tok))
     assert [r.values.tolist() for r in results] == [[3.0], [3.0]]
 
 

@@ -237,3 +237,23 @@ def test_training_stops_with_one_line_when_gradients_turn_nan():
     callback.on_log(None, state, None, logs={"loss": 0.5, "grad_norm": 3.2})  # finite: carries on
     with pytest.raises(PricerError, match="diverged at step 250"):
         callback.on_log(None, state, None, logs={"loss": 0.0, "grad_norm": float("nan")})
+
+
+def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(tiny_base, amazon):
+    """The KV-cache path (each prompt run once, the beams' digits fed after it) finds the same prices with the same
+    probabilities as re-reading prompt + digits for every beam and step."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from pricer.decoding import continuations_of, price_distributions
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    predictor = LLMPredictor.from_loaded(model, load_tokenizer(str(tiny_base)), batch_size=4)
+    prompts = predictor.prompt_ids([it.title for it in read_items(f"{amazon / 'dev.jsonl'}[:6]")])  # lengths differ
+    assert len({len(p) for p in prompts}) > 1
+    with torch.inference_mode():
+        cached = predictor.distributions(prompts)
+        reread = price_distributions(continuations_of(predictor.next_logprobs, prompts), len(prompts), predictor._vocab)
+    for a, b in zip(cached, reread):
+        assert sorted(a.values) == sorted(b.values)
+        assert a.mean() == pytest.approx(b.mean(), rel=1e-4) and a.mass == pytest.approx(b.mass, rel=1e-4)

@@ -1,7 +1,9 @@
 """Reading a price out of a language model's next-token distribution.
 
-The decoders only need `next_logprobs(sequences) -> [n, vocab]` log-probabilities of the token after each sequence,
-so they can be tested against a model whose probabilities the test controls.
+The decoders only need log-probabilities of the next token: `next_logprobs(sequences) -> [n, vocab]` after whole
+sequences, or, for the digit search, `continuations(pairs) -> [n, vocab]` after prompt i followed by a few tokens (so a
+model can keep each prompt's KV cache and feed only the new tokens). Either can be a fake whose probabilities a test
+controls.
 
 - greedy: the reference's model_predict, the first number in a short greedy continuation (see llm.py).
 - topk: the reference's improved predictor, the probability-weighted mean of the top-K next tokens that are numbers.
@@ -85,21 +87,26 @@ def topk_price(logprobs: torch.Tensor, tokenizer, k: int = 3) -> float | None:
     return float(np.dot(prices, weights) / sum(weights)) if prices else None
 
 
+def continuations_of(next_logprobs, prompts: list[list[int]]):
+    """`continuations` over a `next_logprobs` that reads whole sequences (recomputing each prompt every time)."""
+    return lambda pairs: next_logprobs([prompts[i] + ids for i, ids in pairs])
+
+
 def price_distributions(
-    next_logprobs, prompts: list[list[int]], vocab: DigitVocab, beams: int = 12, max_digits: int = 4
+    continuations, n_prompts: int, vocab: DigitVocab, beams: int = 12, max_digits: int = 4
 ) -> list[PriceDistribution | None]:
-    """For each prompt, the most probable whole prices that follow it and their probabilities.
+    """For each of n prompts, the most probable whole prices that follow it and their probabilities.
 
     A beam is a run of digit tokens. At each step every live beam asks for the next-token distribution: the mass
     on non-digit tokens ends the number there (a price found, `12` then `.`), the digit tokens extend it. Each prompt
     keeps its `beams` most probable runs. None for a prompt whose model puts no mass on any number.
     """
-    found: list[dict[int, float]] = [{} for _ in prompts]
-    live = [(i, "", [], 0.0) for i in range(len(prompts))]  # (prompt index, digits so far, token ids, log-prob)
+    found: list[dict[int, float]] = [{} for _ in range(n_prompts)]
+    live = [(i, "", [], 0.0) for i in range(n_prompts)]  # (prompt index, digits so far, token ids, log-prob)
     for _ in range(max_digits + 1):
         if not live:
             break
-        logprobs = next_logprobs([prompts[i] + ids for i, _, ids, _ in live]).float().cpu()
+        logprobs = continuations([(i, ids) for i, _, ids, _ in live]).float().cpu()
         digit_logprobs = logprobs[:, vocab.ids]
         grown = []
         for (i, digits, ids, logp), row in zip(live, digit_logprobs):
