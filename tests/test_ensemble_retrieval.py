@@ -68,3 +68,30 @@ def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
     user = messages[1]["content"]
     assert user.count("Potentially related product:") == 3 and f"Price is ${items[5].price:.2f}" in user
     assert user.rstrip().endswith(items[5].text.strip())
+
+
+def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path):
+    """A recipe file as a member: the LM is trained on every fold (with an index of that fold's items for its prompts)
+    and once on all items; the saved ensemble holds the final run and its index, and needs nothing else to load.
+    Fitting again reuses the finished runs instead of training them anew."""
+    import shutil
+
+    recipe = tmp_path / "tiny-regression.toml"
+    recipe.write_text(f'[train]\nbase = "{tiny_base}"\nhead = "regression"\nlora_r = 0\nmax_steps = 3\nbatch_size = 4\n'
+                      'learning_rate = 1e-3\nretrieval = true\nk = 2\n')
+    args = ["fit", "ensemble", "--members", "tfidf", "--members", recipe, "--folds", "2",
+            "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", tmp_path / "ens"]
+    first = run_cli(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "tiny-regression: out-of-fold error" in first.stdout
+    member = tmp_path / "ens" / "members" / "tiny-regression" / "run"
+    assert (member / "model").is_dir() and (member / "index" / "index.json").exists()
+    assert not list(member.glob("checkpoint-*"))
+
+    moved = tmp_path / "moved"
+    shutil.move(tmp_path / "ens", moved)  # the ensemble is self-contained: its member's index travels with it
+    texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[1250:1254]")]
+    assert np.isfinite(load_predictor(moved).predict(texts)).all()
+
+    again = run_cli(*args[:-1], tmp_path / "ens2")
+    assert again.returncode == 0 and again.stderr.count("reusing the finished run") == 3  # two folds and the final fit

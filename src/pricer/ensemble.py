@@ -19,8 +19,13 @@ NOT_REFITTABLE = {"llm", "frontier", "ensemble"}
 
 
 def member_template(spec: str) -> tuple[str, str, dict]:
-    """(name, kind, params) of a member given as a recipe name or a saved predictor directory."""
-    if Path(spec).is_dir():
+    """(name, kind, params) of a member given as a recipe name, a saved predictor directory, or a training recipe
+    file (.toml) for a language model, which is trained on every fold."""
+    if spec.endswith(".toml"):
+        if not Path(spec).is_file():
+            raise PricerError(f"{spec}: no such recipe file")
+        kind, params, name = "llm-recipe", {"recipe": spec}, Path(spec).stem
+    elif Path(spec).is_dir():
         manifest = read_manifest(spec)
         kind, params, name = manifest["kind"], manifest.get("params", {}), Path(spec).name
     elif spec in BUILTINS:

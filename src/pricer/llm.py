@@ -382,7 +382,9 @@ class LLMPredictor(Predictor):
             return [""] * len(texts)
         from pricer.retrieval import PriceIndex, neighbour_contexts
 
-        self._price_index = self._price_index or PriceIndex.load(self.index)
+        if self._price_index is None:
+            inside_run = self.root / self.index if self.root is not None else None
+            self._price_index = PriceIndex.load(inside_run if inside_run and inside_run.is_dir() else self.index)
         return neighbour_contexts(self._price_index, texts, self.k)
 
     def prompt_ids(self, texts: list[str]) -> list[list[int]]:

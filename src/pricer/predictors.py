@@ -257,6 +257,7 @@ KINDS = {
     "embed-knn": "pricer.embeddings:EmbeddingKnnPredictor",
     "llm": "pricer.llm:LLMPredictor",
     "llm-regressor": "pricer.llm_head:LLMRegressor",
+    "llm-recipe": "pricer.training:RecipePredictor",
     "frontier": "pricer.frontier:FrontierPredictor",
     "ensemble": "pricer.ensemble:EnsemblePredictor",
 }

@@ -13,11 +13,13 @@ positions alone. Batches are padded on the right: with left padding a padded row
 attention kernels can return NaN there, which the backward pass spreads into every gradient.
 """
 
+import hashlib
 import json
 import os
+import shutil
 import sys
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -25,6 +27,7 @@ import torch
 from pricer import PricerError
 from pricer.data import Item
 from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, completion, load_base_model, load_tokenizer
+from pricer.predictors import Predictor, load_predictor
 from pricer.storage import atomic_write_json
 
 
@@ -56,6 +59,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile: fuses the many small element-wise kernels that dominate a small model's step
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
+    retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
 
 
@@ -165,6 +169,10 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         raise PricerError(f"{run_dir} was trained from another base model; use a new --out")
     resume = last_checkpoint(run_dir)
     atomic_write_json(saved, asdict(config))
+    index_for_predictor = config.index
+    if config.retrieval and not config.index:
+        _own_index(items, run_dir / "index")
+        config, index_for_predictor = replace(config, index=str(run_dir / "index")), "index"  # relative to the run
     trainer, tokenizer = build_trainer(items, run_dir, config)
     if resume:
         print(f"resuming from {resume}")
@@ -174,7 +182,7 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         trainer.model.save_pretrained(run_dir / weights)
         tokenizer.save_pretrained(run_dir / weights)
         atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
-        common = dict(base=config.base, adapter=weights, quant=config.quant, index=config.index, k=config.k)
+        common = dict(base=config.base, adapter=weights, quant=config.quant, index=index_for_predictor, k=config.k)
         if config.head == "regression":
             from pricer.llm_head import LLMRegressor, log_price_scale
 
@@ -183,6 +191,55 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         else:
             LLMPredictor(**common).save(run_dir)
     return run_dir
+
+
+def _own_index(items: list[Item], path: Path) -> None:
+    from pricer.retrieval import META_FILE, PriceIndex
+
+    if not (path / META_FILE).exists():
+        PriceIndex.build(items).save(path)
+
+
+class RecipePredictor(Predictor):
+    """A language model that `fit` trains from a recipe file, so that it can be a member of a stacked ensemble (which
+    refits every member on each fold). Each training run is kept under the cache, named by the recipe and the items:
+    fitting again reuses a finished run and resumes an interrupted one."""
+
+    kind = "llm-recipe"
+
+    def __init__(self, recipe: str = ""):
+        self.recipe = recipe
+        self.run: Predictor | None = None
+        self.run_dir: Path | None = None
+
+    def params(self):
+        return {"recipe": self.recipe}
+
+    def fit(self, items):
+        settings = {**read_recipe(self.recipe), "save_steps": 0}  # folds need no checkpoints
+        config = TrainConfig(**settings)
+        digest = hashlib.sha256(json.dumps([asdict(config), [(it.text, it.price) for it in items]]).encode()).hexdigest()
+        from pricer.llm import model_cache_dir
+
+        self.run_dir = model_cache_dir().parent / "runs" / f"{Path(self.recipe).stem}-{digest[:16]}"
+        if not (self.run_dir / "pricer.json").exists():
+            train(items, self.run_dir, config)
+        else:
+            print(f"reusing the finished run {self.run_dir}", file=sys.stderr)
+        self.run = load_predictor(self.run_dir)
+        return self
+
+    def predict(self, texts):
+        return self.run.predict(texts)
+
+    def save_state(self, path):
+        target = path / "run"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(self.run_dir, target, ignore=shutil.ignore_patterns("checkpoint-*"))
+
+    def load_state(self, path):
+        self.run_dir = path / "run"
+        self.run = load_predictor(self.run_dir)
 
 
 def _check_logger(report_to: str) -> None:
