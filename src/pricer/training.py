@@ -216,14 +216,15 @@ class RecipePredictor(Predictor):
         return {"recipe": self.recipe}
 
     def fit(self, items):
-        settings = {**read_recipe(self.recipe), "save_steps": 0}  # folds need no checkpoints
-        config = TrainConfig(**settings)
+        config = TrainConfig(**read_recipe(self.recipe))
         digest = hashlib.sha256(json.dumps([asdict(config), [(it.text, it.price) for it in items]]).encode()).hexdigest()
         from pricer.llm import model_cache_dir
 
         self.run_dir = model_cache_dir().parent / "runs" / f"{Path(self.recipe).stem}-{digest[:16]}"
         if not (self.run_dir / "pricer.json").exists():
-            train(items, self.run_dir, config)
+            train(items, self.run_dir, config)  # resumes from the run's last checkpoint, if an earlier fit was cut short
+            for checkpoint in self.run_dir.glob("checkpoint-*"):
+                shutil.rmtree(checkpoint)  # finished: only the final weights are needed
         else:
             print(f"reusing the finished run {self.run_dir}", file=sys.stderr)
         self.run = load_predictor(self.run_dir)
