@@ -17,6 +17,9 @@ from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_token
 from pricer.predictors import prices_from_details
 
 
+MAX_DEVIATIONS = 6.0
+
+
 def log_price_scale(items: list[Item]) -> tuple[float, float]:
     """Mean and standard deviation of log(1 + price): the head learns standardised values."""
     logs = np.log1p([it.price for it in items])
@@ -73,6 +76,12 @@ def load_head_model(base: str, device: str, full_precision: bool = False):
     cuda = device.startswith("cuda")
     dtype = torch.bfloat16 if cuda and not full_precision else torch.float32
     model = AutoModelForSequenceClassification.from_pretrained(resolve_base(base), num_labels=1, dtype=dtype)
+    head = getattr(model, "score", None) or getattr(model, "classifier", None)
+    if isinstance(head, torch.nn.Linear):
+        # A fresh head starts at the mean price: a random one on hidden states as large as Gemma's starts some 20
+        # standard deviations off, which an absolute-error loss walks back only slowly. (A trained head is loaded
+        # over this afterwards.)
+        torch.nn.init.zeros_(head.weight)
     tokenizer = load_tokenizer(base)
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last token that is not padding
     return model.to(device)
@@ -122,6 +131,7 @@ class LLMRegressor(LLMPredictor):
             values[rows] = model(input_ids=ids, attention_mask=mask).logits[:, 0].float().cpu().numpy()
 
         self._on_replicas(forward, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
+        values = np.clip(values, -MAX_DEVIATIONS, MAX_DEVIATIONS)  # no astronomic prices from a head gone astray
         prices = np.expm1(self.log_mean + self.log_std * values)
         return [{"price": float(max(p, 0.0))} for p in prices]
 
