@@ -126,9 +126,13 @@ class LLMRegressor(LLMPredictor):
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         values = np.empty(len(prompts))
 
+        collate = PaddedPrompts(self._tokenizer.pad_token_id)  # the training layout, whatever the base reads first
+
         def forward(model, rows):
-            ids, mask = self._encode([prompts[i] for i in rows], next(model.parameters()).device)
-            values[rows] = model(input_ids=ids, attention_mask=mask).logits[:, 0].float().cpu().numpy()
+            batch = collate([{"input_ids": prompts[i], "labels": 0.0} for i in rows])
+            device = next(model.parameters()).device
+            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
+            values[rows] = out.logits[:, 0].float().cpu().numpy()
 
         self._on_replicas(forward, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
         values = np.clip(values, -MAX_DEVIATIONS, MAX_DEVIATIONS)  # no astronomic prices from a head gone astray
