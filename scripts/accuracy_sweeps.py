@@ -41,3 +41,7 @@ p_dev=np.bincount(band([i.price for i in devtr]),minlength=10)/len(devtr); p_all
 for power in [0.5,1.0]:
     w=(p_dev/p_all)[band(ytr)]**power
     print("tfidf label-shift power",power, round(mae(tfidf(tr,w/w.mean())),2))
+# the same mix by subsampling instead of weights: every band cut to its share of dev[:1250] (drops most cheap items)
+b=band(ytr); counts=np.bincount(b,minlength=10); n=int(np.min(counts[p_dev>0]/p_dev[p_dev>0])); rng=np.random.default_rng(42)
+keep=np.concatenate([rng.choice(np.where(b==k)[0], int(round(p_dev[k]*n)), replace=False) for k in range(10) if p_dev[k]>0])
+print("tfidf subsampled to dev's price mix,", len(keep), "items", round(mae(tfidf([tr[i] for i in keep], None)),2))

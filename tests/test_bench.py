@@ -30,3 +30,13 @@ def test_random_weights_from_a_config_file(tiny_base):
     assert model.config.num_hidden_layers == 2
     with pytest.raises(PricerError, match="llama-3.1-8b or a config.json"):
         random_weights("gpt-5", "cpu")
+
+
+@pytest.mark.slow
+def test_bench_train_with_torch_compile(tiny_base, amazon, tmp_path):
+    """The --compile path (the Trainer's torch_compile) runs end to end on CPU; its GPU speed is docs' business."""
+    result = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "4",
+                     "--batch-size", "2", "--compile", "--lora-dropout", "0", "--out", tmp_path / "c.json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    figures = json.loads((tmp_path / "c.json").read_text())
+    assert figures["compiled"] is True and figures["lora_dropout"] == 0 and figures["tokens_per_s"] > 0
