@@ -184,7 +184,8 @@ def train(
     report_to: Annotated[Optional[str], typer.Option(help="none, tensorboard or wandb.")] = None,
     gradient_checkpointing: Optional[bool] = None,
     index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
-    k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index.")] = None,
+    retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
+    k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -197,7 +198,7 @@ def train(
         base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
         learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
         logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
-        index=index, k=k,
+        index=index, retrieval=retrieval, k=k,
         target_modules=target_modules.split(",") if target_modules else None,
     )
     settings.update({k: v for k, v in flags.items() if v is not None})
