@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -257,3 +258,11 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
     for a, b in zip(cached, reread):
         assert sorted(a.values) == sorted(b.values)
         assert a.mean() == pytest.approx(b.mean(), rel=1e-4) and a.mass == pytest.approx(b.mass, rel=1e-4)
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_a_valid_training_config(recipe):
+    from pricer.training import TrainConfig
+
+    config = TrainConfig(**read_recipe(recipe))
+    assert config.head in ("lm", "regression") and config.epochs > 0
