@@ -7,7 +7,6 @@ fitted with an absolute-error loss on the log price learns the quantity that is 
 output is the head, LoRA or full fine-tuning (`lora_r = 0`) trains it; `pricer train` with `head = "regression"`.
 """
 
-from pathlib import Path
 
 import numpy as np
 import torch
