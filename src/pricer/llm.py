@@ -6,6 +6,7 @@ loads base + adapter and decodes the price from the next-token distribution (dec
 """
 
 import copy
+import functools
 import importlib.util
 import os
 import shutil
@@ -197,6 +198,12 @@ def left_padded(sequences: list[list[int]], pad_token_id: int, device):
     return ids.to(device), mask.to(device)
 
 
+def right_padded(rows: list[list], value) -> torch.Tensor:
+    """Rows of different lengths as one tensor, `value` filling their ends: the training layout."""
+    width = max(len(r) for r in rows)
+    return torch.tensor([r + [value] * (width - len(r)) for r in rows])
+
+
 class CachedPrompts:
     """`continuations` for the digit search over one batch of prompts: each prompt runs through the model once and
     keeps its KV cache; a beam's later steps feed only its few digit tokens after the cached prompt. Without the
@@ -265,7 +272,7 @@ class LLMPredictor(Predictor):
         self._price_index = None
         self.gpus = gpus
         self.root: Path | None = None  # the run directory an adapter path is relative to
-        self._models, self._tokenizer, self._vocab = [], None, None
+        self._models, self._tokenizer = [], None
 
     def params(self):
         return {
@@ -316,13 +323,20 @@ class LLMPredictor(Predictor):
         folder = self.adapter_folder()
         tuned_whole = folder is not None and not (folder / "adapter_config.json").exists()  # full fine-tuning
         for device in inference_devices(self.gpus):
-            model = load_base_model(str(folder) if tuned_whole else self.base, self.quant, device=device)
+            model = self._bare_model(folder if tuned_whole else None, device)
             if folder is not None and not tuned_whole:
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, str(folder))
             self._models.append(model.eval())
-        self._vocab = DigitVocab(self._tokenizer)
+
+    def _bare_model(self, tuned_whole: Path | None, device: str):
+        """The model an adapter goes onto (the base), or the fully tuned one."""
+        return load_base_model(str(tuned_whole) if tuned_whole else self.base, self.quant, device=device)
+
+    @functools.cached_property
+    def _vocab(self) -> DigitVocab:
+        return DigitVocab(self._tokenizer)
 
     def adapter_folder(self) -> Path | None:
         """The LoRA adapter (or the fully tuned weights) to load, relative to the run directory."""

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pricer.data import Item
-from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_tokenizer, resolve_base
+from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_tokenizer, resolve_base, right_padded
 from pricer.predictors import prices_from_details
 
 
@@ -29,6 +29,7 @@ class PromptExamples(torch.utils.data.Dataset):
     """Prompt token ids and the standardised log price as a float label."""
 
     def __init__(self, items: list[Item], tokenizer, max_length: int, scale: tuple[float, float], contexts=None):
+        self.scale = scale
         mean, std = scale
         budget = min(MAX_PROMPT_TOKENS, max_length - 2)
         self.examples = [
@@ -53,10 +54,10 @@ class PaddedPrompts:
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict:
-        width = max(len(e["input_ids"]) for e in examples)
+        ids = [e["input_ids"] for e in examples]
         return {
-            "input_ids": torch.tensor([e["input_ids"] + [self.pad_token_id] * (width - len(e["input_ids"])) for e in examples]),
-            "attention_mask": torch.tensor([[1] * len(e["input_ids"]) + [0] * (width - len(e["input_ids"])) for e in examples]),
+            "input_ids": right_padded(ids, self.pad_token_id),
+            "attention_mask": right_padded([[1] * len(i) for i in ids], 0),
             "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32),
         }
 
@@ -100,24 +101,13 @@ class LLMRegressor(LLMPredictor):
         params = {k: v for k, v in super().params().items() if k not in ("decode", "beams", "top_k", "max_new_tokens")}
         return {**params, "log_mean": self.log_mean, "log_std": self.log_std}
 
-    def _ensure_loaded(self):
-        if self._models:
-            return
-        from pricer.llm import inference_devices
+    def _bare_model(self, tuned_whole, device):
+        if tuned_whole is None:
+            return load_head_model(self.base, device)  # a fresh head; the adapter's trained one is loaded over it
+        from transformers import AutoModelForSequenceClassification
 
-        self._tokenizer = load_tokenizer(self.base)
-        folder = self.adapter_folder()
-        for device in inference_devices(self.gpus):
-            if (folder / "adapter_config.json").exists():
-                from peft import PeftModel
-
-                model = PeftModel.from_pretrained(load_head_model(self.base, device), str(folder))
-            else:  # full fine-tuning saved the whole model
-                from transformers import AutoModelForSequenceClassification
-
-                dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-                model = AutoModelForSequenceClassification.from_pretrained(str(folder), dtype=dtype).to(device)
-            self._models.append(model.eval())
+        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        return AutoModelForSequenceClassification.from_pretrained(str(tuned_whole), dtype=dtype).to(device)
 
     def predict_details(self, texts: list[str]) -> list[dict]:
         self._ensure_loaded()

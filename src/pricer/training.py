@@ -26,7 +26,9 @@ import torch
 
 from pricer import PricerError
 from pricer.data import Item
-from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, completion, load_base_model, load_tokenizer
+from pricer.llm import (
+    MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, completion, load_base_model, load_tokenizer, right_padded,
+)
 from pricer.predictors import Predictor, load_predictor
 from pricer.storage import atomic_write_json
 
@@ -106,15 +108,10 @@ class PaddedCompletions:
         self.pad_token_id = pad_token_id
 
     def __call__(self, examples: list[dict]) -> dict:
-        width = max(len(e["input_ids"]) for e in examples)
-
-        def pad(key, value):
-            return torch.tensor([e[key] + [value] * (width - len(e[key])) for e in examples])
-
         return {
-            "input_ids": pad("input_ids", self.pad_token_id),
-            "attention_mask": pad("attention_mask", 0),
-            "labels": pad("labels", -100),
+            "input_ids": right_padded([e["input_ids"] for e in examples], self.pad_token_id),
+            "attention_mask": right_padded([e["attention_mask"] for e in examples], 0),
+            "labels": right_padded([e["labels"] for e in examples], -100),
             "output_hidden_states": True,
             "logits_to_keep": 1,  # the model's own logits: one position, unused
         }
@@ -184,9 +181,9 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
         common = dict(base=config.base, adapter=weights, quant=config.quant, index=index_for_predictor, k=config.k)
         if config.head == "regression":
-            from pricer.llm_head import LLMRegressor, log_price_scale
+            from pricer.llm_head import LLMRegressor
 
-            mean, std = log_price_scale(items)
+            mean, std = trainer.train_dataset.scale  # the standardisation the head was trained on
             LLMRegressor(log_mean=mean, log_std=std, **common).save(run_dir)
         else:
             LLMPredictor(**common).save(run_dir)
