@@ -12,16 +12,15 @@ TRAIN="$DATA/train.jsonl"; TEST="$DATA/dev.jsonl[1250:]"
 if [ "${SMOL_ONLY:-0}" != 1 ]; then
 for b in 32 48; do bench train --random-weights llama-3.1-8b --data "$TRAIN" --steps 10 --batch-size $b --out "$OUT/train-8b-b$b.json"; done
 fi
-for b in 32 128 256 512; do
-  bench train --random-weights "$SMOL/config.json" --tokenizer "$SMOL" --data "$TRAIN" --steps 12 --batch-size $b \
-    --lora-targets all-linear --out "$OUT/train-smollm2-b$b.json"
-done
-# what a 135M model's step is made of: LoRA dropout's masks and many small element-wise kernels; drop the one, fuse the other
-for flags in "--lora-dropout 0" "--lora-dropout 0 --compile"; do
-  for b in 256 512; do
-    bench train --random-weights "$SMOL/config.json" --tokenizer "$SMOL" --data "$TRAIN" --steps 15 --warmup-steps 5 \
-      --batch-size $b --lora-targets all-linear $flags --out "$OUT/train-smollm2-b$b$(echo $flags | tr -d ' -').json"
-  done
+# SmolLM2-135M: the plain loop's set-up (batch 32, LoRA dropout 0.1), then what a 135M model's step is made of: LoRA
+# dropout's masks and many small element-wise kernels; drop the one, fuse the others (torch.compile, liger-kernel's
+# Triton norms/rotary/SwiGLU), or train every weight instead of LoRA's extra small products (--lora-r 0, fp32 masters)
+smol() { local b=$1; shift; bench train --random-weights "$SMOL/config.json" --tokenizer "$SMOL" --data "$TRAIN" --steps 15 \
+  --warmup-steps 5 --batch-size $b --lora-targets all-linear "$@" --out "$OUT/train-smollm2-b$b$(echo "$@" | tr -d ' -').json"; }
+smol 32 --lora-dropout 0.1
+for b in 256 512; do
+  for flags in "--lora-dropout 0" "--lora-dropout 0 --compile" "--lora-dropout 0 --liger" "--lora-r 0" "--lora-r 0 --liger" \
+               "--lora-r 0 --compile"; do smol $b $flags; done
 done
 [ "${SMOL_ONLY:-0}" = 1 ] && exit 0
 python3 scripts/make_llama.py /tmp/llama-8b llama-3.1-8b

@@ -25,8 +25,9 @@ PRESETS = {
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}  # dense bf16, the vendors' datasheets
 
 
-def random_weights(spec: str, device: str):
-    """A model with random weights from a preset name or a config.json path, built on the device in bf16 (fp32 on CPU)."""
+def random_weights(spec: str, device: str, full_precision: bool = False):
+    """A model with random weights from a preset name or a config.json path, built on the device in bf16 (fp32 on CPU
+    or where asked)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if spec in PRESETS:
@@ -36,7 +37,7 @@ def random_weights(spec: str, device: str):
         config = AutoConfig.from_pretrained(spec)
     else:
         raise PricerError(f"--random-weights takes {', '.join(PRESETS)} or a config.json path, not {spec!r}")
-    dtype = torch.bfloat16 if str(device).startswith("cuda") else torch.float32  # "cuda:1" too
+    dtype = torch.bfloat16 if str(device).startswith("cuda") and not full_precision else torch.float32  # "cuda:1" too
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     return model
@@ -150,7 +151,8 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
     world = trainer.args.world_size  # processes under `accelerate launch`, each with its own batch
     real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * timed_steps * world
     peak = peak_tflops()
-    flops = 4 * n_params * real_tokens
+    # LoRA: forward and the activations' gradients (2 + 2 FLOP a weight a token); full fine-tuning adds the weights' (2)
+    flops = (6 if config.lora_r == 0 else 4) * n_params * real_tokens
     return {
         "task": "train",
         "device": device_name(),
@@ -161,6 +163,8 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
         "batch_size": config.batch_size,
         "gradient_checkpointing": config.gradient_checkpointing,
         "compiled": config.compile,
+        "liger": trainer.args.use_liger_kernel,  # False where asked but not applied (CPU)
+        "lora_r": config.lora_r,
         "lora_dropout": config.lora_dropout,
         "seconds": seconds,
         "tokens_per_s": real_tokens / seconds,  # tokens of the items, padding excluded, after the warm-up

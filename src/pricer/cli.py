@@ -329,22 +329,26 @@ RandomOpt = Annotated[Optional[str], typer.Option(help="Build the model from a c
 TokenizerOpt = Annotated[Optional[str], typer.Option(help="Tokenizer for --random-weights: llama3 (default) or a transformers id/dir.")]
 
 
-def _bench_model(base, random_weights, tokenizer, quant="none", devices=None):
-    """The model (one per device where several are given) and its tokenizer."""
+def _bench_model(base, random_weights, tokenizer, quant="none", devices=None, full_precision=False):
+    """The model (one per device where several are given) and its tokenizer; fp32 weights for full fine-tuning, as
+    `pricer train` loads them (bf16 autocast computes, the optimiser updates fp32 masters)."""
     from pricer.curation import load_tokenizer as load_curation_tokenizer
     from pricer.llm import best_device, load_base_model, load_tokenizer
 
     if bool(base) == bool(random_weights):
         raise PricerError("give one of --base or --random-weights")
     if base:
-        models = [load_base_model(base, quant, device=d) for d in devices or [best_device()]]
+        import torch
+
+        dtype = torch.float32 if full_precision else None
+        models = [load_base_model(base, quant, device=d, dtype=dtype) for d in devices or [best_device()]]
         return (models if devices else models[0]), load_tokenizer(base)
     from pricer.bench import random_weights as build
 
     tok = load_curation_tokenizer(tokenizer or "llama3")
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    models = [build(random_weights, d) for d in devices or [best_device()]]
+    models = [build(random_weights, d, full_precision) for d in devices or [best_device()]]
     return (models if devices else models[0]), tok
 
 
@@ -390,16 +394,17 @@ def bench_train_cmd(
     lora_dropout: float = 0.1,
     gradient_checkpointing: bool = False,
     compile: Annotated[bool, typer.Option(help="torch.compile the model (the Trainer's torch_compile).")] = False,
+    liger: Annotated[bool, typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
-    """tokens/s of LoRA training through the same Trainer set-up as `pricer train`."""
+    """tokens/s of LoRA training (or full fine-tuning, --lora-r 0) through the same Trainer set-up as `pricer train`."""
     from pricer.bench import bench_train, result_lines, write_result
     from pricer.training import TrainConfig
 
-    model, tok = _bench_model(base, random_weights, tokenizer, quant)
+    model, tok = _bench_model(base, random_weights, tokenizer, quant, full_precision=lora_r == 0)
     targets = "all-linear" if lora_targets == "all-linear" else lora_targets.split(",")
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
-                         lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile,
+                         lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile, liger=liger,
                          gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
     items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
     result = bench_train(items, config, model=model, tokenizer=tok, warmup_steps=warmup_steps)

@@ -60,6 +60,7 @@ class TrainConfig:
     report_to: str = "none"  # tensorboard, wandb
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile: fuses the many small element-wise kernels that dominate a small model's step
+    liger: bool = False  # liger-kernel's fused Triton kernels for the norms, rotary embedding and SwiGLU (GPU only)
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
@@ -258,6 +259,22 @@ def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
     return neighbour_contexts(PriceIndex.load(config.index), [it.text for it in items], config.k)
 
 
+# The loss is ours (the output layer at the price positions only), so liger's fused linear cross-entropy stays off.
+LIGER_KERNELS = {"rope": True, "rms_norm": True, "swiglu": True, "cross_entropy": False, "fused_linear_cross_entropy": False}
+
+
+def _use_liger(wanted: bool, cuda: bool) -> bool:
+    if wanted and not cuda:
+        print("warning: liger's kernels are written for GPUs; training without them on the CPU", file=sys.stderr)
+        return False
+    if wanted:
+        try:
+            import liger_kernel  # noqa: F401
+        except ImportError:
+            raise PricerError("liger = true needs the liger-kernel package: pip install liger-kernel") from None
+    return wanted
+
+
 def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=None, tokenizer=None):
     """The Trainer over base + fresh LoRA adapter; `model` and `tokenizer` may be given (benchmarks use random weights)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
@@ -314,6 +331,8 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         use_cpu=not cuda,
         gradient_checkpointing=config.gradient_checkpointing,
         torch_compile=config.compile,
+        use_liger_kernel=_use_liger(config.liger, cuda),
+        liger_kernel_config=LIGER_KERNELS,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_steps=max(config.save_steps, 1),
         logging_steps=config.logging_steps,
