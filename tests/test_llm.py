@@ -165,6 +165,22 @@ def test_real_smollm2_learns_prices_and_its_adapter_loads_back(amazon, tmp_path)
     assert float(predicted.stdout.split()[0]) > 0
 
 
+@pytest.mark.slow
+def test_two_processes_converting_the_bundled_model_at_once_both_get_it(tmp_path):
+    """Two trainings started together on a fresh cache (an ensemble's fold beside a single run) once collided on the
+    de-quantised copy; now each writes its own and the later one keeps the first."""
+    import os
+
+    code = "from pricer.llm import resolve_base; print(resolve_base('smollm2-135m'))"
+    env = {**os.environ, "PRICER_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.returncode, out.strip(), err) for p in procs for out, err in [p.communicate(timeout=300)]]
+    assert [r[0] for r in results] == [0, 0], results[0][2][-2000:] + results[1][2][-2000:]
+    assert results[0][1] == results[1][1] == str(tmp_path / "models" / "smollm2-135m")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["smollm2-135m"]  # no half-written copies left
+
+
 def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, amazon, tmp_path):
     from pricer.retrieval import PriceIndex
 

@@ -406,7 +406,9 @@ def bench_train_cmd(
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
                          lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile, liger=liger,
                          gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
-    items = _read(data)[: steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))]  # a batch for every process
+    needed = steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))  # a full batch for every process and step
+    items = _read(data)
+    items = (items * -(-needed // len(items)))[:needed]  # a short last batch would make torch.compile compile again
     result = bench_train(items, config, model=model, tokenizer=tok, warmup_steps=warmup_steps)
     write_result(result, out)
     console.print("\n".join(result_lines(result)))

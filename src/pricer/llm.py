@@ -11,6 +11,7 @@ import importlib.util
 import os
 import shutil
 import sys
+import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -101,11 +102,16 @@ def resolve_base(base: str) -> str:
         del config.quantization_config
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)  # a GGUF-loaded model won't save itself
     model.load_state_dict(gguf_model.state_dict())
-    tmp = cached.with_name(cached.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=cached.name + ".partial-", dir=cached.parent))  # its own: processes may race here
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
-    tmp.rename(cached)
+    try:
+        tmp.rename(cached)
+    except OSError:  # another process finished first: keep its copy
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (cached / "config.json").exists():
+            raise
     return str(cached)
 
 
