@@ -15,8 +15,8 @@ fi
 # SmolLM2-135M: the plain loop's set-up (batch 32, LoRA dropout 0.1), then what a 135M model's step is made of: LoRA
 # dropout's masks and many small element-wise kernels; drop the one, fuse the others (torch.compile, liger-kernel's
 # Triton norms/rotary/SwiGLU), or train every weight instead of LoRA's extra small products (--lora-r 0, fp32 masters)
-smol() { local b=$1; shift; bench train --random-weights "$SMOL/config.json" --tokenizer "$SMOL" --data "$TRAIN" --steps 15 \
-  --warmup-steps 5 --batch-size $b --lora-targets all-linear "$@" --out "$OUT/train-smollm2-b$b$(echo "$@" | tr -d ' -').json"; }
+smol() { local b=$1; shift; bench train --random-weights "$SMOL/config.json" --tokenizer "$SMOL" --data "$TRAIN" --steps 40 \
+  --warmup-steps 10 --batch-size $b --lora-targets all-linear "$@" --out "$OUT/train-smollm2-b$b$(echo "$@" | tr -d ' -').json"; }
 smol 32 --lora-dropout 0.1
 for b in 256 512; do
   for flags in "--lora-dropout 0" "--lora-dropout 0 --compile" "--lora-dropout 0 --liger" "--lora-r 0" "--lora-r 0 --liger" \
