@@ -111,6 +111,14 @@ def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path
     assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "run",
+                     "--max-steps", "1", "--batch-size", "4", "--liger")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "liger's kernels are written for GPUs" in result.stderr
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["liger"] is True
+
+
 def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--report-to", "mlflow")
     assert result.returncode == 2 and "--report-to must be none, tensorboard or wandb" in result.stderr

@@ -183,6 +183,8 @@ def train(
     seed: Optional[int] = None,
     report_to: Annotated[Optional[str], typer.Option(help="none, tensorboard or wandb.")] = None,
     gradient_checkpointing: Optional[bool] = None,
+    compile: Annotated[Optional[bool], typer.Option(help="torch.compile the model: fused element-wise kernels (small models).")] = None,
+    liger: Annotated[Optional[bool], typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = None,
     index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
     retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
     k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
@@ -198,7 +200,7 @@ def train(
         base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
         learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
         logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
-        index=index, retrieval=retrieval, k=k,
+        compile=compile, liger=liger, index=index, retrieval=retrieval, k=k,
         target_modules=target_modules.split(",") if target_modules else None,
     )
     settings.update({k: v for k, v in flags.items() if v is not None})
