@@ -107,8 +107,12 @@ def test_checkpoint_revision_loads_and_a_missing_one_is_named(tiny_run):
 
 
 def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path):
-    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--quant", "4bit")
-    assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+    data = f"{amazon / 'dev.jsonl'}[:8]"
+    for head in ("lm", "regression"):
+        result = run_cli("train", "--base", tiny_base, "--train", data, "--out", tmp_path, "--quant", "4bit", "--head", head)
+        assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+    full = run_cli("train", "--base", tiny_base, "--train", data, "--out", tmp_path, "--quant", "4bit", "--lora-r", "0")
+    assert full.returncode == 2 and "--quant needs a LoRA adapter" in full.stderr
 
 
 def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):

@@ -134,9 +134,11 @@ def best_device() -> str:
     return "cpu"
 
 
-def load_base_model(base: str, quant: str = "none", device: str | None = None, quiet: bool = False, dtype=None):
+def load_base_model(base: str, quant: str = "none", device: str | None = None, quiet: bool = False, dtype=None,
+                    model_class=None, **model_kwargs):
     """The base model, in 4 or 8 bits through bitsandbytes where asked (CUDA only), else bf16 on GPU, fp32 on CPU
-    (or `dtype`: full fine-tuning keeps fp32 weights and lets the Trainer's bf16 autocast do the products)."""
+    (or `dtype`: full fine-tuning keeps fp32 weights and lets the Trainer's bf16 autocast do the products).
+    `model_class` (a transformers Auto class, causal LM by default) and `model_kwargs` shape what is built on it."""
     from transformers import AutoModelForCausalLM
 
     device = device or best_device()
@@ -165,7 +167,7 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
         raise PricerError(f"--quant must be 4bit, 8bit or none, not {quant!r}")
     dtype = dtype or (torch.bfloat16 if cuda else torch.float32)
     try:
-        model = AutoModelForCausalLM.from_pretrained(resolve_base(base), dtype=dtype, **kwargs)
+        model = (model_class or AutoModelForCausalLM).from_pretrained(resolve_base(base), dtype=dtype, **kwargs, **model_kwargs)
     except OSError as e:
         raise PricerError(f"cannot load base model {base!r}: {str(e).splitlines()[0]}") from None
     if "device_map" not in kwargs:

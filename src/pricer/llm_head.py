@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pricer.data import Item
-from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_tokenizer, resolve_base, right_padded
+from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_base_model, load_tokenizer, right_padded
 from pricer.predictors import prices_from_details
 
 
@@ -69,22 +69,22 @@ def absolute_error_loss(outputs, labels, num_items_in_batch=None):
     return total / (num_items_in_batch if num_items_in_batch is not None else len(labels))
 
 
-def load_head_model(base: str, device: str, full_precision: bool = False):
-    """The base with a fresh one-output head; fp32 weights for full fine-tuning (the Trainer's bf16 is autocast)."""
+def load_head_model(base: str, device: str, full_precision: bool = False, quant: str = "none"):
+    """The base (in 4 or 8 bits where asked) with a fresh one-output head; fp32 weights for full fine-tuning (the
+    Trainer's bf16 is autocast)."""
     from transformers import AutoModelForSequenceClassification
 
-    cuda = device.startswith("cuda")
-    dtype = torch.bfloat16 if cuda and not full_precision else torch.float32
-    model = AutoModelForSequenceClassification.from_pretrained(resolve_base(base), num_labels=1, dtype=dtype)
+    tokenizer = load_tokenizer(base)
+    model = load_base_model(base, quant, device, quiet=True, dtype=torch.float32 if full_precision else None,
+                            model_class=AutoModelForSequenceClassification, num_labels=1)
     head = getattr(model, "score", None) or getattr(model, "classifier", None)
-    if isinstance(head, torch.nn.Linear):
+    if isinstance(head, torch.nn.Linear):  # bitsandbytes leaves the output layer unquantised
         # A fresh head starts at the mean price: a random one on hidden states as large as Gemma's starts some 20
         # standard deviations off, which an absolute-error loss walks back only slowly. (A trained head is loaded
         # over this afterwards.)
         torch.nn.init.zeros_(head.weight)
-    tokenizer = load_tokenizer(base)
     model.config.pad_token_id = tokenizer.pad_token_id  # the head reads the last token that is not padding
-    return model.to(device)
+    return model
 
 
 class LLMRegressor(LLMPredictor):
@@ -103,7 +103,7 @@ class LLMRegressor(LLMPredictor):
 
     def _bare_model(self, tuned_whole, device):
         if tuned_whole is None:
-            return load_head_model(self.base, device)  # a fresh head; the adapter's trained one is loaded over it
+            return load_head_model(self.base, device, quant=self.quant)  # the adapter's trained head is loaded over it
         from transformers import AutoModelForSequenceClassification
 
         dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32

@@ -286,13 +286,13 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     regression, full = config.head == "regression", config.lora_r == 0
     if config.head not in ("lm", "regression"):
         raise PricerError(f"head must be lm or regression, not {config.head!r}")
-    if config.quant != "none" and (regression or full):
-        raise PricerError("--quant works with LoRA on the lm head only (lora_r > 0, head lm)")
+    if config.quant != "none" and full:
+        raise PricerError("--quant needs a LoRA adapter (lora_r > 0): 4- and 8-bit weights cannot be trained themselves")
     set_seed(config.seed)
     _check_logger(config.report_to)
     tokenizer = tokenizer or load_tokenizer(config.base)
     if model is None and regression:
-        model = load_head_model(config.base, best_device(), full_precision=full)
+        model = load_head_model(config.base, best_device(), full_precision=full, quant=config.quant)
     elif model is None:
         model = load_base_model(config.base, config.quant, dtype=torch.float32 if full else None)
     if config.quant != "none":
