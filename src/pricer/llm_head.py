@@ -106,8 +106,7 @@ class LLMRegressor(LLMPredictor):
             return load_head_model(self.base, device, quant=self.quant)  # the adapter's trained head is loaded over it
         from transformers import AutoModelForSequenceClassification
 
-        dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-        return AutoModelForSequenceClassification.from_pretrained(str(tuned_whole), dtype=dtype).to(device)
+        return load_base_model(str(tuned_whole), device=device, quiet=True, model_class=AutoModelForSequenceClassification)
 
     def predict_details(self, texts: list[str]) -> list[dict]:
         self._ensure_loaded()
