@@ -191,7 +191,7 @@ def inference_devices(gpus: int) -> list[str]:
     return [f"cuda:{i}" for i in range(min(gpus, count) if gpus > 0 else count)]
 
 
-def _device_of(model) -> torch.device:
+def device_of(model) -> torch.device:
     return next(model.parameters()).device
 
 
@@ -219,7 +219,7 @@ class CachedPrompts:
 
     def __init__(self, model, prompts: list[list[int]], pad_token_id: int, rows_per_pass: int):
         self.model, self.rows_per_pass = model, rows_per_pass
-        ids, self.mask = left_padded(prompts, pad_token_id, _device_of(model))
+        ids, self.mask = left_padded(prompts, pad_token_id, device_of(model))
         out = model(input_ids=ids, attention_mask=self.mask, use_cache=True, logits_to_keep=1)
         self.cache = out.past_key_values
         self.first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
@@ -359,9 +359,13 @@ class LLMPredictor(Predictor):
     def _encode(self, sequences: list[list[int]], device):
         return left_padded(sequences, self._tokenizer.pad_token_id, device)
 
+    def _length_batches(self, sequences: list[list[int]]) -> list[list[int]]:
+        """Indices of the sequences in batches of similar lengths (less padding), shortest first."""
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
     def distributions(self, prompts: list[list[int]]) -> list:
         """The digit search, in length-sorted batches of prompts, each batch with its prompts' KV cache."""
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         results = [None] * len(prompts)
 
         def search(model, batch):
@@ -369,7 +373,7 @@ class LLMPredictor(Predictor):
             for i, dist in zip(batch, price_distributions(cached, len(batch), self._vocab, beams=self.beams)):
                 results[i] = dist
 
-        self._on_replicas(search, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
+        self._on_replicas(search, self._length_batches(prompts))
         return results
 
     def _on_replicas(self, work, batches: list) -> None:
@@ -388,15 +392,14 @@ class LLMPredictor(Predictor):
 
     def next_logprobs(self, sequences: list[list[int]]) -> torch.Tensor:
         """Log-probabilities of the next token after each sequence, in batches of similar lengths (less padding)."""
-        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
         out = torch.empty((len(sequences), self._model.config.get_text_config().vocab_size))
 
         def forward(model, rows):
-            ids, mask = self._encode([sequences[i] for i in rows], _device_of(model))
+            ids, mask = self._encode([sequences[i] for i in rows], device_of(model))
             logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
             out[rows] = torch.log_softmax(logits.float(), dim=-1).cpu()[:, : out.shape[1]]
 
-        self._on_replicas(forward, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
+        self._on_replicas(forward, self._length_batches(sequences))
         return out
 
     def contexts(self, texts: list[str]) -> list[str]:
@@ -420,7 +423,7 @@ class LLMPredictor(Predictor):
         prices = [None] * len(prompts)
 
         def generate(model, start):
-            ids, mask = self._encode(prompts[start : start + self.batch_size], _device_of(model))
+            ids, mask = self._encode(prompts[start : start + self.batch_size], device_of(model))
             out = model.generate(
                 input_ids=ids,
                 attention_mask=mask,

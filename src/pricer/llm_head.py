@@ -12,7 +12,9 @@ import numpy as np
 import torch
 
 from pricer.data import Item
-from pricer.llm import MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, load_base_model, load_tokenizer, right_padded
+from pricer.llm import (
+    MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, device_of, load_base_model, load_tokenizer, right_padded,
+)
 from pricer.predictors import prices_from_details
 
 
@@ -111,18 +113,17 @@ class LLMRegressor(LLMPredictor):
     def predict_details(self, texts: list[str]) -> list[dict]:
         self._ensure_loaded()
         prompts = self.prompt_ids(texts)
-        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
         values = np.empty(len(prompts))
 
         collate = PaddedPrompts(self._tokenizer.pad_token_id)  # the training layout, whatever the base reads first
 
         def forward(model, rows):
             batch = collate([{"input_ids": prompts[i], "labels": 0.0} for i in rows])
-            device = next(model.parameters()).device
+            device = device_of(model)
             out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
             values[rows] = out.logits[:, 0].float().cpu().numpy()
 
-        self._on_replicas(forward, [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)])
+        self._on_replicas(forward, self._length_batches(prompts))
         values = np.clip(values, -MAX_DEVIATIONS, MAX_DEVIATIONS)  # no astronomic prices from a head gone astray
         prices = np.expm1(self.log_mean + self.log_std * values)
         return [{"price": float(max(p, 0.0))} for p in prices]
