@@ -107,6 +107,14 @@ def test_digit_vocab_finds_multi_digit_tokens():
     assert sorted(vocab.digits.values()) == sorted([str(d) for d in range(10)] + ["12"])
 
 
+@pytest.mark.parametrize("noise", [-1e-8, 0.0, 1e-8])
+def test_quantile_is_stable_at_an_exact_cumulative_boundary(noise):
+    d = PriceDistribution(values=np.array([19.0, 5.0, 350.0]), probs=np.array([0.6, 0.1 + noise, 0.3 - noise]), mass=1.0)
+    assert d.quantile(0.1) == 5.0  # the cumulative share reaches 0.1 at 5, whichever side rounding put it on
+    assert d.quantile(0.1 + 1e-3) == 19.0 and d.quantile(0.7) == 19.0 and d.quantile(0.7 + 1e-3) == 350.0
+    assert d.quantile(0.0) == 5.0 and d.quantile(1.0) == 350.0
+
+
 def test_distribution_point_rules():
     d = PriceDistribution(values=np.array([10.0, 1000.0]), probs=np.array([0.5, 0.5]), mass=1.0)
     assert d.point("mean") == 505.0 and d.point("logmean") == pytest.approx(math.sqrt(11 * 1001) - 1)

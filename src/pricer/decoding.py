@@ -22,6 +22,7 @@ import torch
 
 MIN_SHARE = 1e-6  # prices holding less than this share of the found mass are noise, dropped
 MIN_MASS = 1e-6  # a model that puts less than this on all numbers together gave no number
+QUANTILE_TOLERANCE = 1e-6  # cumulative shares this close to q count as reaching it (float32 softmax noise is ~1e-7)
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
 
 
@@ -57,9 +58,15 @@ class PriceDistribution:
         return float(np.dot(self.values, self.probs))
 
     def quantile(self, q: float) -> float:
+        """The smallest price whose cumulative probability reaches q.
+
+        "Reaches" allows QUANTILE_TOLERANCE of slack, so a boundary that is exact in the model (a cumulative 0.1 at
+        q = 0.1) gives the same answer whichever side of it float rounding lands on.
+        """
         order = np.argsort(self.values)
-        cumulative = np.cumsum(self.probs[order])
-        return float(self.values[order][np.searchsorted(cumulative, q * cumulative[-1])])
+        cumulative = np.cumsum(self.probs[order]) / self.probs.sum()
+        index = np.searchsorted(cumulative, q - QUANTILE_TOLERANCE)
+        return float(self.values[order][min(index, len(order) - 1)])
 
     def median(self) -> float:
         return self.quantile(0.5)
