@@ -221,7 +221,7 @@ class CachedPrompts:
         self.model, self.rows_per_pass = model, rows_per_pass
         ids, self.mask = left_padded(prompts, pad_token_id, device_of(model))
         out = model(input_ids=ids, attention_mask=self.mask, use_cache=True, logits_to_keep=1)
-        self.cache = out.past_key_values
+        self.cache = out.cache
         self.first = torch.log_softmax(out.logits[:, -1, :].float(), dim=-1).cpu()
 
     def __call__(self, pairs: list[tuple[int, list[int]]]) -> torch.Tensor:
@@ -245,7 +245,7 @@ class CachedPrompts:
         cache.reorder_cache(index)  # one row of the prompts' cache per beam
         suffix = torch.tensor(suffixes, device=device)
         mask = torch.cat([self.mask[index], torch.ones_like(suffix)], dim=1)
-        logits = self.model(input_ids=suffix, attention_mask=mask, past_key_values=cache, logits_to_keep=1).logits
+        logits = self.model(input_ids=suffix, attention_mask=mask, cache=cache, logits_to_keep=1).logits
         return torch.log_softmax(logits[:, -1, :].float(), dim=-1).cpu()
 
 
