@@ -5,11 +5,13 @@ Usage: python scripts/accuracy_sweeps.py [DATA_DIR]   (default ../shared/data/am
 import sys
 
 import numpy as np
-from pricer.data import read_items
-from pricer.embeddings import embed
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import Ridge
 from sklearn.neighbors import KNeighborsRegressor
+
+from pricer.data.items import read_items
+from pricer.retrieval.embeddings import embed
+
 D=sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon"
 pool=read_items(f"{D}/train.jsonl"); devtr=read_items(f"{D}/dev.jsonl[:1250]"); test=read_items(f"{D}/dev.jsonl[1250:]")
 yt=np.array([i.price for i in test])

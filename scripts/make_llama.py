@@ -6,8 +6,8 @@ import sys
 import torch
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from pricer.bench import random_weights
-from pricer.curation import llama3_tokenizer
+from pricer.data.curation import llama3_tokenizer
+from pricer.llm.bench import random_weights
 
 out = sys.argv[1]
 tok = llama3_tokenizer()

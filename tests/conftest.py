@@ -1,6 +1,8 @@
+import inspect
 import os
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,42 @@ SHARED_DATA = Path(os.environ.get("PRICER_DATA", REPO.parent / "shared" / "data"
 def _isolated_cache(tmp_path_factory):
     """Embedding vectors go to a cache of the test session's own, so no test depends on an earlier run."""
     os.environ["PRICER_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+
+
+PACKAGE_DIR = str(REPO / "src" / "pricer")
+PASS_THROUGH = ("torch/nn/modules/module.py", "functools.py", "contextlib.py", "<string>")  # call machinery, not callers
+
+
+def _deprecated_api_called_by_pricer(frame) -> bool:
+    """Whether a deprecation warning raised at `frame` comes from pricer calling a deprecated API: walking out of the
+    package that raised it (and through pass-through frames such as nn.Module.__call__), the first caller is ours."""
+    emitter = frame.f_code.co_filename.split("site-packages/")[-1].split("/")[0]
+    while frame is not None:
+        name = frame.f_code.co_filename
+        if name.startswith(PACKAGE_DIR):
+            return True
+        if not (name.split("site-packages/")[-1].startswith(emitter) or name.endswith(PASS_THROUGH)):
+            return False  # another library called it: not ours to move
+        frame = frame.f_back
+    return False
+
+
+@pytest.fixture(autouse=True)
+def _fail_on_our_deprecations(monkeypatch):
+    """A DeprecationWarning or FutureWarning that pricer's own calls raise fails the test, the day it first appears.
+
+    Not pytest's `filterwarnings = error::FutureWarning:pricer`: that filter sees only the module a library's
+    `stacklevel` points at, and transformers raises some of its warnings (TrainingArguments' renamed fields) with
+    the default stacklevel, which names transformers itself."""
+    original = warnings.warn
+
+    def warn(message, category=None, stacklevel=1, source=None, **kwargs):
+        kind = category or (type(message) if isinstance(message, Warning) else UserWarning)
+        if issubclass(kind, (DeprecationWarning, FutureWarning)) and _deprecated_api_called_by_pricer(inspect.currentframe().f_back):
+            raise AssertionError(f"pricer calls a deprecated API: {message}")
+        return original(message, category, stacklevel + 1, source, **kwargs)
+
+    monkeypatch.setattr(warnings, "warn", warn)
 
 
 @pytest.fixture(scope="session")

@@ -3,10 +3,10 @@
 import json
 
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.bench import random_weights
+from pricer.llm.bench import random_weights
 
 
 def test_bench_infer_and_train_on_a_tiny_model(tiny_base, amazon, tmp_path):

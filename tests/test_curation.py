@@ -3,10 +3,10 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.curation import (
+from pricer.data.curation import (
     BalanceRules,
     WordTokenizer,
     balance,
@@ -18,7 +18,7 @@ from pricer.curation import (
     scrub_details,
     split,
 )
-from pricer.data import Item, read_items
+from pricer.data.items import Item, read_items
 
 FEATURES = [
     "Stainless steel body with a brushed finish that resists fingerprints and keeps its shine for years of daily use",

@@ -2,10 +2,19 @@ import json
 
 import pandas as pd
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.data import MAX_TEXT_CHARS, ColumnMap, Item, parse_price, parse_source, read_items, read_items_with_report, write_items
+from pricer.data.items import (
+    MAX_TEXT_CHARS,
+    ColumnMap,
+    Item,
+    parse_price,
+    parse_source,
+    read_items,
+    read_items_with_report,
+    write_items,
+)
 
 
 def test_reads_shared_dev_set_with_slices(amazon):

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 import torch
 
-from pricer.decoding import DigitVocab, PriceDistribution, continuations_of, first_number, price_distributions, topk_price
+from pricer.llm.decoding import (
+    DigitVocab,
+    PriceDistribution,
+    continuations_of,
+    first_number,
+    price_distributions,
+    topk_price,
+)
 
 
 class DigitTokenizer:

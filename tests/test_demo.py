@@ -1,6 +1,7 @@
 import json
 
 import pytest
+
 from conftest import run_cli
 
 

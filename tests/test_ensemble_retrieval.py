@@ -1,12 +1,12 @@
 import numpy as np
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.data import read_items
-from pricer.ensemble import EnsemblePredictor
-from pricer.predictors import load_predictor, make_predictor
-from pricer.retrieval import PriceIndex
+from pricer.data.items import read_items
+from pricer.predictors.ensemble import EnsemblePredictor
+from pricer.predictors.registry import load_predictor, make_predictor
+from pricer.retrieval.index import PriceIndex
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
 
 
 def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
-    from pricer.frontier import FrontierPredictor
+    from pricer.predictors.frontier import FrontierPredictor
 
     items = read_items(f"{amazon / 'dev.jsonl'}[:60]")
     PriceIndex.build(items).save(tmp_path / "idx")

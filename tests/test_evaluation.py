@@ -3,12 +3,12 @@ import math
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.data import Item
-from pricer.evaluation import GREEN, ORANGE, RED, colour_for, evaluate, summarize
-from pricer.predictors import Predictor
+from pricer.data.items import Item
+from pricer.evaluation.tester import GREEN, ORANGE, RED, colour_for, evaluate, summarize
+from pricer.predictors.base import Predictor
 
 
 class HalfPrice(Predictor):

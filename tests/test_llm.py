@@ -6,13 +6,20 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.data import read_items
-from pricer.llm import PRICE_PREFIX, LLMPredictor, build_prompt, load_tokenizer
-from pricer.predictors import load_predictor
-from pricer.training import CompletionExamples, PaddedCompletions, completion_loss_for, read_recipe
+from pricer.data.items import read_items
+from pricer.llm.models import load_tokenizer
+from pricer.llm.predictor import LLMPredictor
+from pricer.llm.prompts import PRICE_PREFIX, build_prompt
+from pricer.llm.training import (
+    CompletionExamples,
+    PaddedCompletions,
+    completion_loss_for,
+    read_recipe,
+)
+from pricer.predictors.registry import load_predictor
 
 
 @pytest.fixture(scope="module")
@@ -183,7 +190,7 @@ def test_two_processes_converting_the_bundled_model_at_once_both_get_it(tmp_path
     de-quantised copy; now each writes its own and the later one keeps the first."""
     import os
 
-    code = "from pricer.llm import resolve_base; print(resolve_base('smollm2-135m'))"
+    code = "from pricer.llm.models import resolve_base; print(resolve_base('smollm2-135m'))"
     env = {**os.environ, "PRICER_CACHE": str(tmp_path)}
     procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                               text=True) for _ in range(2)]
@@ -194,7 +201,7 @@ def test_two_processes_converting_the_bundled_model_at_once_both_get_it(tmp_path
 
 
 def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, amazon, tmp_path):
-    from pricer.retrieval import PriceIndex
+    from pricer.retrieval.index import PriceIndex
 
     items = read_items(f"{amazon / 'dev.jsonl'}[:30]")
     PriceIndex.build(items).save(tmp_path / "idx")
@@ -257,15 +264,38 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
     assert bad.returncode == 2 and "head must be lm or regression" in bad.stderr
 
 
-def test_training_stops_with_one_line_when_gradients_turn_nan():
-    from types import SimpleNamespace
+@pytest.mark.parametrize("bad_steps, finishes", [({3}, True), ({3, 5, 6, 8}, False)])
+def test_steps_with_non_finite_gradients_are_skipped_until_too_many(tiny_base, amazon, tmp_path, bad_steps, finishes):
+    """Gradients planted as NaN on chosen steps: such a step leaves the weights as they were and training goes on;
+    past max_skipped_share of the run's steps it stops with one line."""
+    import torch
+    from transformers import TrainerCallback
 
-    from pricer.training import _stop_on_nan
+    from pricer.llm.training import TrainConfig, build_trainer, skipped_steps
 
-    callback, state = _stop_on_nan(), SimpleNamespace(global_step=250)
-    callback.on_log(None, state, None, logs={"loss": 0.5, "grad_norm": 3.2})  # finite: carries on
-    with pytest.raises(PricerError, match="diverged at step 250"):
-        callback.on_log(None, state, None, logs={"loss": 0.0, "grad_norm": float("nan")})
+    config = TrainConfig(base=str(tiny_base), lora_r=8, max_steps=20, batch_size=4, save_steps=0, logging_steps=1,
+                         learning_rate=1e-2, max_skipped_share=0.1)
+    trainer, _ = build_trainer(read_items(f"{amazon / 'train.jsonl'}[:80]"), tmp_path, config)
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    backward_passes = []
+    trainable[0].register_hook(lambda g: (backward_passes.append(1), g * float("nan") if len(backward_passes) in bad_steps else g)[1])
+
+    class Snapshots(TrainerCallback):
+        weights: dict[int, torch.Tensor] = {}
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.weights[state.global_step] = torch.cat([p.detach().flatten() for p in trainable]).clone()
+
+    trainer.add_callback(Snapshots())
+    if not finishes:
+        with pytest.raises(PricerError, match=r"stopped at step 6: 3 steps had non-finite gradients, more than 10% of the run's 20"):
+            trainer.train()
+        return
+    trainer.train()
+    weights = Snapshots.weights
+    assert torch.equal(weights[3], weights[2]) and not torch.equal(weights[4], weights[3])  # step 3: no update
+    assert all(torch.isfinite(w).all() for w in weights.values()) and len(weights) == 20
+    assert skipped_steps(trainer) == 1
 
 
 def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(tiny_base, amazon):
@@ -274,7 +304,7 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
     import torch
     from transformers import AutoModelForCausalLM
 
-    from pricer.decoding import continuations_of, price_distributions
+    from pricer.llm.decoding import continuations_of, price_distributions
 
     model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
     predictor = LLMPredictor.from_loaded(model, load_tokenizer(str(tiny_base)), batch_size=4)
@@ -290,7 +320,7 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
 
 @pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml")), ids=lambda p: p.name)
 def test_every_shipped_recipe_is_a_valid_training_config(recipe):
-    from pricer.training import TrainConfig
+    from pricer.llm.training import TrainConfig
 
     config = TrainConfig(**read_recipe(recipe))
     assert config.head in ("lm", "regression") and config.epochs > 0

@@ -2,11 +2,12 @@ import json
 
 import numpy as np
 import pytest
-from conftest import run_cli
 
+from conftest import run_cli
 from pricer import PricerError
-from pricer.data import read_items
-from pricer.predictors import RECIPES, load_predictor, make_predictor, text_features
+from pricer.data.items import read_items
+from pricer.predictors.classical import text_features
+from pricer.predictors.registry import RECIPES, load_predictor, make_predictor
 
 CLASSICAL = ["random", "constant-mean", "constant-median", "features", "bow", "tfidf"]
 
@@ -65,7 +66,7 @@ def test_text_features_read_weight_and_size():
 def test_model_dir_of_another_kind_or_newer_format_is_refused(small, tmp_path):
     train, _ = small
     make_predictor("constant-mean").fit(train).save(tmp_path / "m")
-    from pricer.predictors import TfidfPredictor
+    from pricer.predictors.classical import TfidfPredictor
 
     with pytest.raises(PricerError, match="holds a 'constant' predictor, not a 'tfidf' one"):
         TfidfPredictor.load(tmp_path / "m")
@@ -104,6 +105,6 @@ def test_embedding_predictors_learn_and_reload(recipe, small, tmp_path):
 
 
 def test_every_recipe_names_a_known_kind():
-    from pricer.predictors import KINDS
+    from pricer.predictors.registry import KINDS
 
     assert all(kind in KINDS for kind, _ in RECIPES.values())

@@ -1,22 +1,24 @@
 """The service on a real loopback port: endpoints, validation, failures, load, clients that vanish."""
 
 import json
+import os
 import socket
 import threading
-from concurrent.futures import ThreadPoolExecutor
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
 import uvicorn
-from conftest import run_cli
 
-from pricer.data import read_items
-from pricer.frontier import FrontierPredictor
-from pricer.loadtest import load_test
-from pricer.predictors import Predictor, make_predictor
-from pricer.serving import create_app
+from conftest import run_cli
+from pricer.data.items import read_items
+from pricer.predictors.base import Predictor
+from pricer.predictors.frontier import FrontierPredictor
+from pricer.predictors.registry import make_predictor
+from pricer.serving.app import create_app
+from pricer.serving.loadtest import load_test
 
 
 def free_port() -> int:
@@ -161,15 +163,16 @@ def test_frontier_without_key_or_network_is_one_line(amazon, tmp_path):
     assert no_net.returncode == 2 and "cannot reach" in no_net.stderr and len(no_net.stderr.strip().splitlines()) == 1
 
 
-@pytest.mark.slow
-def test_serve_command_starts_and_answers(amazon, tmp_path):
+@pytest.fixture
+def served_with_key(amazon, tmp_path):
+    """The real `pricer serve` command in its own process, its API key taken from PRICER_API_KEY."""
     import subprocess
     import sys
 
     make_predictor("tfidf").fit(read_items(f"{amazon / 'dev.jsonl'}[:300]")).save(tmp_path / "m")
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "serve", "--model", str(tmp_path / "m"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PRICER_API_KEY": "sk-test"})
     try:
         deadline = time.time() + 60
         while time.time() < deadline:
@@ -178,8 +181,51 @@ def test_serve_command_starts_and_answers(amazon, tmp_path):
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/price", json={"text": "A cordless drill with two batteries"})
-        assert r.status_code == 200 and r.json()["price"] > 0 and r.json()["model"] == "m"
+        yield f"http://127.0.0.1:{port}"
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_the_official_openai_client_lists_prices_and_streams(served_with_key):
+    import openai
+
+    client = openai.OpenAI(base_url=f"{served_with_key}/v1", api_key="sk-test", max_retries=0)
+    assert [m.id for m in client.models.list()] == ["m"]
+    messages = [{"role": "user", "content": "A cordless drill with two batteries"}]
+    whole = client.chat.completions.create(model="m", messages=messages).choices[0].message.content
+    assert whole.startswith("Price is $") and float(whole.removeprefix("Price is $")) > 0
+    chunks = list(client.chat.completions.create(model="m", messages=messages, stream=True,
+                                                 stream_options={"include_usage": True}))
+    streamed = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert streamed == whole and chunks[-1].usage.prompt_tokens > 0
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+
+
+@pytest.mark.slow
+def test_without_the_api_key_v1_is_refused_and_health_stays_open(served_with_key):
+    import openai
+
+    for key in ("wrong-key", ""):
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=f"{served_with_key}/v1", api_key=key or "x", max_retries=0).models.list()
+    bare = httpx.post(f"{served_with_key}/v1/price", json={"text": "A cordless drill"})
+    assert bare.status_code == 401 and "Authorization: Bearer" in bare.json()["detail"]
+    assert httpx.get(f"{served_with_key}/health").json()["status"] == "ok"
+    keyed = httpx.post(f"{served_with_key}/v1/price", json={"text": "A cordless drill"}, headers={"Authorization": "Bearer sk-test"})
+    assert keyed.status_code == 200 and keyed.json()["price"] > 0 and keyed.json()["model"] == "m"
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(tfidf):
+    with Server(create_app(tfidf, "tfidf-test", max_body_bytes=1_000_000)) as url:
+        declared = httpx.post(f"{url}/v1/price", content=b"{" + b" " * 20_000_000 + b"}", headers={"content-type": "application/json"})
+        assert declared.status_code == 413 and "over the limit of 1,000,000" in declared.json()["detail"]
+
+        def chunks():  # no Content-Length: the limit is found while the body arrives
+            for _ in range(20):
+                yield b" " * 1_000_000
+
+        streamed = httpx.post(f"{url}/v1/price", content=chunks(), headers={"content-type": "application/json"})
+        assert streamed.status_code == 413 and "over the limit" in streamed.json()["detail"]
+        assert httpx.post(f"{url}/v1/price", json={"text": "garden hose"}).status_code == 200

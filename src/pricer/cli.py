@@ -29,19 +29,19 @@ PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
 
 def _columns(text_col: str, price_col: str):
-    from pricer.data import ColumnMap
+    from pricer.data.items import ColumnMap
 
     return ColumnMap(text=text_col, price=price_col)
 
 
 def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None):
-    from pricer.predictors import load_predictor
+    from pricer.predictors.registry import load_predictor
 
     predictor = load_predictor(model)
     if decode is not None:
         if not hasattr(predictor, "decode"):
             raise PricerError(f"--decode applies to language models, not to a {predictor.kind!r} predictor")
-        from pricer.llm import check_decode
+        from pricer.llm.decoding import check_decode
 
         predictor.decode = check_decode(decode)
     if hasattr(predictor, "gpus"):
@@ -52,7 +52,7 @@ def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int |
 
 
 def _read(spec: str, text_col: str = "text", price_col: str = "price"):
-    from pricer.data import read_items_with_report
+    from pricer.data.items import read_items_with_report
 
     items, report = read_items_with_report(spec, _columns(text_col, price_col))
     if report.skipped or report.truncated:
@@ -76,8 +76,8 @@ def data_curate(
     """Turn raw Amazon Reviews 2023 metadata into curated, balanced train and test items."""
     from collections import Counter
 
-    from pricer import curation
-    from pricer.data import write_items
+    from pricer.data import curation
+    from pricer.data.items import write_items
     from pricer.storage import atomic_write_json
 
     tok = curation.load_tokenizer(tokenizer)
@@ -105,7 +105,7 @@ def data_stats(
     price_col: PriceCol = "price",
 ):
     """Counts, price distribution and categories of a data set, with charts."""
-    from pricer.data import describe, draw_stats
+    from pricer.data.stats import describe, draw_stats
     from pricer.storage import atomic_write_json
 
     items = _read(file, text_col, price_col)
@@ -132,7 +132,7 @@ def fit(
     price_col: PriceCol = "price",
 ):
     """Fit a predictor on training items and save it."""
-    from pricer.predictors import make_predictor
+    from pricer.predictors.registry import make_predictor
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     if kind == "ensemble":
@@ -155,7 +155,7 @@ def predict(
     decode: DecodeOpt = None,
 ):
     """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
-    from pricer.evaluation import predict_details
+    from pricer.evaluation.tester import predict_details
 
     for d in predict_details(_load_model(model, decode), texts):
         interval = f"  (80%: {d['low']:.2f}-{d['high']:.2f})" if "low" in d else ""
@@ -192,8 +192,8 @@ def train(
     price_col: PriceCol = "price",
 ):
     """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit) to complete `Price is $`."""
-    from pricer.training import TrainConfig, read_recipe
-    from pricer.training import train as run_training
+    from pricer.llm.training import TrainConfig, read_recipe
+    from pricer.llm.training import train as run_training
 
     settings = read_recipe(config) if config else {}
     flags = dict(
@@ -227,7 +227,7 @@ def evaluate_cmd(
     price_col: PriceCol = "price",
 ):
     """Score a model like the reference's Tester; writes summary.json, items.jsonl and chart.png."""
-    from pricer.evaluation import RICH_COLOUR, evaluate
+    from pricer.evaluation.tester import RICH_COLOUR, evaluate
 
     items = _read(data, text_col, price_col)
     items = items[:size] if size else items
@@ -267,7 +267,7 @@ def leaderboard(
     reference: Annotated[bool, typer.Option(help="Include the reference's published results.")] = True,
 ):
     """Several runs next to the reference's results, as a table and a bar chart."""
-    from pricer.leaderboard import collect, draw_bars
+    from pricer.evaluation.leaderboard import collect, draw_bars
 
     rows = collect(runs, with_reference=reference)
     show_leaderboard(rows)
@@ -297,14 +297,19 @@ def serve(
     decode: DecodeOpt = None,
     max_batch: Annotated[int, typer.Option(help="Most items gathered into one call of the model.")] = 64,
     gpus: GpusOpt = 1,
+    api_key: Annotated[Optional[str], typer.Option(envvar="PRICER_API_KEY", show_envvar=True,
+                                                   help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
+    max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
 ):
-    """Serve a predictor over HTTP: /v1/price, /v1/price/batch, /v1/chat/completions, /health, /docs."""
+    """Serve a predictor over HTTP: /v1/price, /v1/price/batch, /v1/models, /v1/chat/completions, /health, /docs."""
     import uvicorn
 
-    from pricer.serving import create_app
+    from pricer.serving.app import create_app
 
     predictor = _load_model(model, decode, gpus, max_batch)
-    uvicorn.run(create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch), host=host, port=port)
+    app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
+                     max_body_bytes=max_body_bytes)
+    uvicorn.run(app, host=host, port=port)
 
 
 @app.command("loadtest")
@@ -315,7 +320,7 @@ def loadtest_cmd(
     clients: int = 32,
 ):
     """Bounded load test of a running `pricer serve`: zero errors expected; prints median and p99 latency."""
-    from pricer.loadtest import load_test
+    from pricer.serving.loadtest import load_test
 
     stats = load_test(url.rstrip("/"), [it.text for it in _read(data)], requests=requests, clients=clients)
     console.print(
@@ -334,8 +339,8 @@ TokenizerOpt = Annotated[Optional[str], typer.Option(help="Tokenizer for --rando
 def _bench_model(base, random_weights, tokenizer, quant="none", devices=None, full_precision=False):
     """The model (one per device where several are given) and its tokenizer; fp32 weights for full fine-tuning, as
     `pricer train` loads them (bf16 autocast computes, the optimiser updates fp32 masters)."""
-    from pricer.curation import load_tokenizer as load_curation_tokenizer
-    from pricer.llm import best_device, load_base_model, load_tokenizer
+    from pricer.data.curation import load_tokenizer as load_curation_tokenizer
+    from pricer.llm.models import best_device, load_base_model, load_tokenizer
 
     if bool(base) == bool(random_weights):
         raise PricerError("give one of --base or --random-weights")
@@ -345,7 +350,7 @@ def _bench_model(base, random_weights, tokenizer, quant="none", devices=None, fu
         dtype = torch.float32 if full_precision else None
         models = [load_base_model(base, quant, device=d, dtype=dtype) for d in devices or [best_device()]]
         return (models if devices else models[0]), load_tokenizer(base)
-    from pricer.bench import random_weights as build
+    from pricer.llm.bench import random_weights as build
 
     tok = load_curation_tokenizer(tokenizer or "llama3")
     if tok.pad_token is None:
@@ -369,8 +374,9 @@ def bench_infer_cmd(
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """items/s of batched price inference against the reference's one-item loop."""
-    from pricer.bench import bench_infer, result_lines, write_result
-    from pricer.llm import LLMPredictor, inference_devices
+    from pricer.llm.batching import inference_devices
+    from pricer.llm.bench import bench_infer, result_lines, write_result
+    from pricer.llm.predictor import LLMPredictor
 
     models, tok = _bench_model(base, random_weights, tokenizer, quant, devices=inference_devices(gpus))
     predictor = LLMPredictor.from_loaded(models, tok, decode=decode, batch_size=batch_size)
@@ -400,8 +406,8 @@ def bench_train_cmd(
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """tokens/s of LoRA training (or full fine-tuning, --lora-r 0) through the same Trainer set-up as `pricer train`."""
-    from pricer.bench import bench_train, result_lines, write_result
-    from pricer.training import TrainConfig
+    from pricer.llm.bench import bench_train, result_lines, write_result
+    from pricer.llm.training import TrainConfig
 
     model, tok = _bench_model(base, random_weights, tokenizer, quant, full_precision=lora_r == 0)
     targets = "all-linear" if lora_targets == "all-linear" else lora_targets.split(",")
@@ -428,7 +434,7 @@ def index_build(
     price_col: PriceCol = "price",
 ):
     """Embed items with MiniLM and store them in a FAISS index on disk."""
-    from pricer.retrieval import PriceIndex
+    from pricer.retrieval.index import PriceIndex
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     with console.status(f"embedding {len(items):,} items"):
@@ -443,7 +449,7 @@ def index_query(
     k: int = 5,
 ):
     """The k indexed items most similar to a text, with their prices."""
-    from pricer.retrieval import PriceIndex
+    from pricer.retrieval.index import PriceIndex
 
     table = Table("similarity", "price", "title")
     for hit in PriceIndex.load(index).query([text], k)[0]:

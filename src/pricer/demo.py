@@ -3,10 +3,11 @@
 import time
 from pathlib import Path
 
-from pricer.data import load_electronics, read_items
-from pricer.evaluation import evaluate
-from pricer.leaderboard import collect, draw_bars
-from pricer.predictors import MANIFEST, load_predictor, make_predictor
+from pricer.data.items import load_electronics, read_items
+from pricer.evaluation.leaderboard import collect, draw_bars
+from pricer.evaluation.tester import evaluate
+from pricer.predictors.base import MANIFEST
+from pricer.predictors.registry import load_predictor, make_predictor
 
 BASELINES = ["random", "constant-mean", "constant-median", "features", "bow", "tfidf"]
 EMBEDDING_BASELINES = ["embed-knn", "embed-rf"]

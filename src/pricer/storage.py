@@ -27,3 +27,7 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def atomic_write_json(path: str | Path, obj) -> None:
     atomic_write_text(path, json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("PRICER_CACHE", Path.home() / ".cache" / "pricer"))

@@ -2,7 +2,7 @@
 
 Base URL, model and key come from arguments or the environment (PRICER_FRONTIER_URL or OPENAI_BASE_URL, PRICER_FRONTIER_MODEL,
 OPENAI_API_KEY). Every answer is cached on disk by (model, messages), so a rerun of an evaluation sends nothing twice.
-With an index (retrieval.py), the five most similar known products and their prices go into the prompt, as in the
+With an index (pricer.retrieval), the five most similar known products and their prices go into the prompt, as in the
 reference's week 8.
 """
 
@@ -12,11 +12,10 @@ import os
 import sqlite3
 import time
 
-
 from pricer import PricerError
-from pricer.decoding import first_number
-from pricer.embeddings import cache_dir
-from pricer.predictors import Predictor, prices_from_details
+from pricer.llm.decoding import first_number
+from pricer.predictors.base import Predictor, prices_from_details
+from pricer.storage import cache_dir
 
 SYSTEM = "You estimate prices of items. Reply only with the price, no explanation."
 DEFAULT_URL = "https://api.openai.com/v1"
@@ -72,7 +71,7 @@ class FrontierPredictor(Predictor):
     def messages(self, text: str) -> list[dict]:
         similar = None
         if self.index:
-            from pricer.retrieval import PriceIndex
+            from pricer.retrieval.index import PriceIndex
 
             self._index = self._index or PriceIndex.load(self.index)
             similar = [(hit["text"], hit["price"]) for hit in self._index.query([text], self.k)[0]]

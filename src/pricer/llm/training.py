@@ -25,11 +25,13 @@ from pathlib import Path
 import torch
 
 from pricer import PricerError
-from pricer.data import Item
-from pricer.llm import (
-    MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, completion, load_base_model, load_tokenizer, right_padded,
-)
-from pricer.predictors import Predictor, load_predictor
+from pricer.data.items import Item
+from pricer.llm.batching import right_padded
+from pricer.llm.models import load_base_model, load_tokenizer
+from pricer.llm.predictor import LLMPredictor
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt, completion
+from pricer.predictors.base import Predictor
+from pricer.predictors.registry import load_predictor
 from pricer.storage import atomic_write_json
 
 
@@ -53,6 +55,7 @@ class TrainConfig:
     warmup_ratio: float = 0.03
     weight_decay: float = 0.001
     max_grad_norm: float = 0.3
+    max_skipped_share: float = 0.05  # steps with non-finite gradients are skipped; past this share of the run, it stops
     max_length: int = 182
     save_steps: int = 2000
     logging_steps: int = 10
@@ -136,21 +139,47 @@ def completion_loss_for(model):
     return completion_loss
 
 
-def _stop_on_nan():
-    """A callback that ends training at the first log line whose gradient norm is not finite: from there on the weights
-    are NaN and every further step (and checkpoint) is wasted."""
-    import math
-
+def skip_non_finite_steps(max_share: float):
+    """A callback that skips an optimizer step whose gradients are not all finite (the weights stay as they were; the
+    learning-rate schedule goes on), counts and logs it, and ends training with one line once more than `max_share` of
+    the run's steps have been skipped. Its count is saved in every checkpoint, so a resumed run keeps it."""
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
 
-    class StopOnNaN(TrainerCallback):
+    class SkipNonFiniteSteps(TrainerCallback, ExportableState):
+        def __init__(self, skipped: int = 0):  # the Trainer rebuilds it from state() on resume: the share stays this run's
+            self.max_share, self.skipped = max_share, skipped
+
+        def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
+            grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+            if not grads or torch.stack([g.isfinite().all() for g in grads]).all():
+                return
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    p.grad = None  # optimizers pass over a parameter without a gradient: no update, no moment change
+            self.skipped += 1
+            allowed = self.max_share * state.max_steps
+            print(f"step {state.global_step + 1}: non-finite gradients, step skipped ({self.skipped} so far; "
+                  f"at most {allowed:.0f} allowed)", file=sys.stderr)
+            if self.skipped > allowed:
+                raise PricerError(
+                    f"training stopped at step {state.global_step + 1}: {self.skipped} steps had non-finite gradients, "
+                    f"more than {self.max_share:.0%} of the run's {state.max_steps}; lower the learning rate, or raise "
+                    "max_skipped_share; rerun to resume from the last checkpoint")
+
         def on_log(self, args, state, control, logs=None, **kwargs):
-            norm = (logs or {}).get("grad_norm")
-            if norm is not None and not math.isfinite(float(norm)):
-                raise PricerError(f"training diverged at step {state.global_step} (gradient norm {norm}); "
-                                  "lower the learning rate, or resume from an earlier checkpoint")
+            if logs is not None and "loss" in logs:
+                logs["skipped_steps"] = self.skipped
 
-    return StopOnNaN()
+        def state(self) -> dict:
+            return {"args": {}, "attributes": {"skipped": self.skipped}}
+
+    return SkipNonFiniteSteps()
+
+
+def skipped_steps(trainer) -> int:
+    """How many optimizer steps of this run were skipped for non-finite gradients."""
+    return sum(getattr(cb, "skipped", 0) for cb in trainer.callback_handler.callbacks if type(cb).__name__ == "SkipNonFiniteSteps")
 
 
 def last_checkpoint(run_dir: Path) -> str | None:
@@ -161,6 +190,7 @@ def last_checkpoint(run_dir: Path) -> str | None:
 
 def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
     """Fine-tune and save; rerun with the same run_dir to continue from its last checkpoint."""
+    check_config(config)
     run_dir = Path(run_dir)
     saved = run_dir / "train_config.json"
     if saved.exists() and json.loads(saved.read_text())["base"] != config.base:
@@ -179,10 +209,11 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         weights = "adapter" if config.lora_r else "model"
         trainer.model.save_pretrained(run_dir / weights)
         tokenizer.save_pretrained(run_dir / weights)
-        atomic_write_json(run_dir / "train_result.json", {**result.metrics, "global_step": result.global_step})
+        atomic_write_json(run_dir / "train_result.json",
+                          {**result.metrics, "global_step": result.global_step, "skipped_steps": skipped_steps(trainer)})
         common = dict(base=config.base, adapter=weights, quant=config.quant, index=index_for_predictor, k=config.k)
         if config.head == "regression":
-            from pricer.llm_head import LLMRegressor
+            from pricer.llm.head import LLMRegressor
 
             mean, std = trainer.train_dataset.scale  # the standardisation the head was trained on
             LLMRegressor(log_mean=mean, log_std=std, **common).save(run_dir)
@@ -192,7 +223,7 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
 
 
 def _own_index(items: list[Item], path: Path) -> None:
-    from pricer.retrieval import META_FILE, PriceIndex
+    from pricer.retrieval.index import META_FILE, PriceIndex
 
     if not (path / META_FILE).exists():
         PriceIndex.build(items).save(path)
@@ -216,7 +247,7 @@ class RecipePredictor(Predictor):
     def fit(self, items):
         config = TrainConfig(**read_recipe(self.recipe))
         digest = hashlib.sha256(json.dumps([asdict(config), [(it.text, it.price) for it in items]]).encode()).hexdigest()
-        from pricer.llm import model_cache_dir
+        from pricer.llm.models import model_cache_dir
 
         self.run_dir = model_cache_dir().parent / "runs" / f"{Path(self.recipe).stem}-{digest[:16]}"
         if not (self.run_dir / "pricer.json").exists():
@@ -241,6 +272,21 @@ class RecipePredictor(Predictor):
         self.run = load_predictor(self.run_dir)
 
 
+def check_config(config: TrainConfig) -> None:
+    """Settings that cannot work, refused in one line before any model or the Trainer is loaded."""
+    if config.head not in ("lm", "regression"):
+        raise PricerError(f"head must be lm or regression, not {config.head!r}")
+    if config.quant not in ("none", "4bit", "8bit"):
+        raise PricerError(f"--quant must be 4bit, 8bit or none, not {config.quant!r}")
+    if config.quant != "none" and config.lora_r == 0:
+        raise PricerError("--quant needs a LoRA adapter (lora_r > 0): 4- and 8-bit weights cannot be trained themselves")
+    if config.quant != "none" and not torch.cuda.is_available():
+        raise PricerError(f"--quant {config.quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
+    if not 0 <= config.max_skipped_share < 1:
+        raise PricerError(f"max_skipped_share must be at least 0 and below 1, not {config.max_skipped_share}")
+    _check_logger(config.report_to)
+
+
 def _check_logger(report_to: str) -> None:
     import importlib.util
 
@@ -254,7 +300,7 @@ def _check_logger(report_to: str) -> None:
 def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
     if not config.index:
         return None
-    from pricer.retrieval import PriceIndex, neighbour_contexts
+    from pricer.retrieval.index import PriceIndex, neighbour_contexts
 
     return neighbour_contexts(PriceIndex.load(config.index), [it.text for it in items], config.k)
 
@@ -280,16 +326,18 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, TrainingArguments, set_seed
 
-    from pricer.llm import best_device
-    from pricer.llm_head import PaddedPrompts, PromptExamples, absolute_error_loss, load_head_model, log_price_scale
+    from pricer.llm.head import (
+        PaddedPrompts,
+        PromptExamples,
+        absolute_error_loss,
+        load_head_model,
+        log_price_scale,
+    )
+    from pricer.llm.models import best_device
 
+    check_config(config)
     regression, full = config.head == "regression", config.lora_r == 0
-    if config.head not in ("lm", "regression"):
-        raise PricerError(f"head must be lm or regression, not {config.head!r}")
-    if config.quant != "none" and full:
-        raise PricerError("--quant needs a LoRA adapter (lora_r > 0): 4- and 8-bit weights cannot be trained themselves")
     set_seed(config.seed)
-    _check_logger(config.report_to)
     tokenizer = tokenizer or load_tokenizer(config.base)
     if model is None and regression:
         model = load_head_model(config.base, best_device(), full_precision=full, quant=config.quant)
@@ -329,7 +377,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         optim="paged_adamw_32bit" if config.quant != "none" else "adamw_torch",
         bf16=cuda and torch.cuda.is_bf16_supported(),
         use_cpu=not cuda,
-        gradient_checkpointing=config.gradient_checkpointing,
+        activation_checkpointing=config.gradient_checkpointing,
         torch_compile=config.compile,
         use_liger_kernel=_use_liger(config.liger, cuda),
         liger_kernel_config=LIGER_KERNELS,
@@ -340,6 +388,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         seed=config.seed,
         data_seed=config.seed,
         include_num_input_tokens_seen=True,
+        restore_callback_states_from_checkpoint=True,  # the count of skipped steps goes on after a resume
         remove_unused_columns=False,
         dataloader_num_workers=0,
     )
@@ -351,5 +400,5 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         examples = CompletionExamples(items, tokenizer, config.max_length, contexts)
         collator, loss = PaddedCompletions(tokenizer.pad_token_id), completion_loss_for(model)
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
-                      callbacks=[_stop_on_nan()])
+                      callbacks=[skip_non_finite_steps(config.max_skipped_share)])
     return trainer, tokenizer

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from pricer import PricerError
-from pricer.data import Item, parse_price
+from pricer.data.items import Item, parse_price
 
 
 @dataclass

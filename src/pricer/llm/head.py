@@ -11,12 +11,12 @@ output is the head, LoRA or full fine-tuning (`lora_r = 0`) trains it; `pricer t
 import numpy as np
 import torch
 
-from pricer.data import Item
-from pricer.llm import (
-    MAX_PROMPT_TOKENS, LLMPredictor, build_prompt, device_of, load_base_model, load_tokenizer, right_padded,
-)
-from pricer.predictors import prices_from_details
-
+from pricer.data.items import Item
+from pricer.llm.batching import device_of, right_padded
+from pricer.llm.models import load_base_model, load_tokenizer
+from pricer.llm.predictor import LLMPredictor
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt
+from pricer.predictors.base import prices_from_details
 
 MAX_DEVIATIONS = 6.0
 

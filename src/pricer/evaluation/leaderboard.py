@@ -3,7 +3,7 @@
 import io
 from pathlib import Path
 
-from pricer.evaluation import read_summary
+from pricer.evaluation.tester import read_summary
 from pricer.storage import atomic_write_bytes
 
 # (name, average error $, RMSLE, hit rate %) as published by the reference, scored on its test[:250].

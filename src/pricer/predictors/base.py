@@ -1,0 +1,83 @@
+"""The surface every predictor has: fit, predict, save, load; a saved predictor is a directory with pricer.json.
+"""
+
+import json
+import math
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import ClassVar
+
+import numpy as np
+
+from pricer import PricerError, __version__
+from pricer.data.items import Item
+from pricer.storage import atomic_write_json
+
+FORMAT_VERSION = 1
+
+
+MANIFEST = "pricer.json"
+
+
+class Predictor:
+    kind: ClassVar[str] = ""
+
+    def params(self) -> dict:
+        """Constructor arguments, saved in the manifest and passed back on load."""
+        return {}
+
+    def fit(self, items: list[Item]) -> "Predictor":
+        return self
+
+    def predict(self, texts: list[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def save_state(self, path: Path) -> None:
+        """Write whatever fit() learned into the directory (nothing by default)."""
+
+    def load_state(self, path: Path) -> None:
+        """Read back what save_state wrote."""
+
+    def save(self, path: str | Path) -> None:
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        self.save_state(path)
+        manifest = {
+            "kind": self.kind,
+            "format": FORMAT_VERSION,
+            "params": self.params(),
+            "pricer_version": __version__,
+            "saved": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        atomic_write_json(path / MANIFEST, manifest)  # last, so a directory with a manifest is complete
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Predictor":
+        manifest = read_manifest(path)
+        if manifest["kind"] != cls.kind:
+            raise PricerError(f"{path} holds a {manifest['kind']!r} predictor, not a {cls.kind!r} one")
+        predictor = cls(**manifest.get("params", {}))
+        predictor.load_state(Path(path))
+        return predictor
+
+
+def prices_from_details(details: list[dict]) -> np.ndarray:
+    """predict() for predictors whose predict_details may say `price: None` (no number): NaN there."""
+    return np.array([math.nan if d["price"] is None else d["price"] for d in details], dtype=float)
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    file = path / MANIFEST
+    if not file.exists():
+        raise PricerError(f"{path}: not a pricer model directory (no {MANIFEST})")
+    try:
+        manifest = json.loads(file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise PricerError(f"{file}: not valid JSON") from None
+    if not isinstance(manifest, dict) or "kind" not in manifest:
+        raise PricerError(f"{file}: has no predictor kind")
+    version = manifest.get("format")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise PricerError(f"{path}: saved in format {version}, this pricer {__version__} reads format {FORMAT_VERSION}")
+    return manifest

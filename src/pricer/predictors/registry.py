@@ -1,0 +1,84 @@
+"""Every kind of predictor by name, and the one function that loads any saved or built-in model.
+
+Kinds are imported when first used, so `pricer fit tfidf` never imports torch.
+"""
+
+import importlib
+from pathlib import Path
+
+from pricer import PricerError
+from pricer.predictors.base import MANIFEST, Predictor, read_manifest
+
+KINDS = {
+    "random": "pricer.predictors.classical:RandomPredictor",
+    "constant": "pricer.predictors.classical:ConstantPredictor",
+    "features": "pricer.predictors.classical:FeaturesPredictor",
+    "bow": "pricer.predictors.classical:BagOfWordsPredictor",
+    "tfidf": "pricer.predictors.classical:TfidfPredictor",
+    "embed-rf": "pricer.predictors.embedding:EmbeddingForestPredictor",
+    "embed-knn": "pricer.predictors.embedding:EmbeddingKnnPredictor",
+    "llm": "pricer.llm.predictor:LLMPredictor",
+    "llm-regressor": "pricer.llm.head:LLMRegressor",
+    "llm-recipe": "pricer.llm.training:RecipePredictor",
+    "frontier": "pricer.predictors.frontier:FrontierPredictor",
+    "ensemble": "pricer.predictors.ensemble:EnsemblePredictor",
+}
+
+
+# What `pricer fit KIND` offers: a kind with fixed parameters under a name of its own.
+RECIPES = {
+    "random": ("random", {}),
+    "constant-mean": ("constant", {"statistic": "mean"}),
+    "constant-median": ("constant", {"statistic": "median"}),
+    "features": ("features", {}),
+    "bow": ("bow", {}),
+    "tfidf": ("tfidf", {}),
+    "embed-rf": ("embed-rf", {}),
+    "embed-knn": ("embed-knn", {}),
+    "ensemble": ("ensemble", {}),  # with --members
+}
+
+
+# Usable as --model without training: the random guess, and the bundled language models zero-shot.
+BUILTINS = {
+    "random": ("random", {}),
+    "smollm2-135m": ("llm", {"base": "smollm2-135m"}),
+    "gemma3-270m": ("llm", {"base": "gemma3-270m"}),
+}
+
+
+def predictor_class(kind: str) -> type[Predictor]:
+    if kind not in KINDS:
+        raise PricerError(f"unknown predictor kind {kind!r}; known: {', '.join(KINDS)}")
+    module, name = KINDS[kind].split(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_predictor(recipe: str, **overrides) -> Predictor:
+    if recipe not in RECIPES:
+        raise PricerError(f"unknown predictor {recipe!r}; choose one of: {', '.join(RECIPES)}")
+    kind, params = RECIPES[recipe]
+    return predictor_class(kind)(**{**params, **overrides})
+
+
+def load_predictor(spec: str | Path) -> Predictor:
+    """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint), or a built-in name."""
+    path = Path(spec)
+    if not path.exists() and (str(spec) == "frontier" or str(spec).startswith("frontier:")):
+        from pricer.predictors.frontier import frontier_from_spec
+
+        return frontier_from_spec(str(spec))
+    if not path.is_dir() and "@" in str(spec):
+        run_dir, checkpoint = str(spec).rsplit("@", 1)
+        predictor = load_predictor(run_dir)
+        if not hasattr(predictor, "with_checkpoint"):
+            raise PricerError(f"{run_dir}: a {predictor.kind!r} predictor has no checkpoints")
+        return predictor.with_checkpoint(checkpoint)
+    if path.is_dir() and not (path / MANIFEST).exists() and (path / "config.json").exists():
+        return predictor_class("llm")(base=str(path))  # a plain transformers model directory: the LLM zero-shot
+    if path.is_dir():
+        return predictor_class(read_manifest(path)["kind"]).load(path)
+    if str(spec) in BUILTINS:
+        kind, params = BUILTINS[str(spec)]
+        return predictor_class(kind)(**params)
+    raise PricerError(f"{spec}: neither a model directory nor a built-in model ({', '.join(BUILTINS)}, frontier[:MODEL])")

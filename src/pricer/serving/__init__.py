@@ -1,0 +1,1 @@
+"""Stage 5, serving: the HTTP service and its load test."""
