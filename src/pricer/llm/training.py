@@ -51,6 +51,7 @@ class TrainConfig:
     batch_size: int = 4
     grad_accum: int = 1
     learning_rate: float = 1e-4
+    head_lr_scale: float = 1.0  # regression head: its learning rate is this many times the body's (it starts from zero)
     scheduler: str = "cosine"
     warmup_ratio: float = 0.03
     weight_decay: float = 0.001
@@ -58,6 +59,7 @@ class TrainConfig:
     max_skipped_share: float = 0.05  # steps with non-finite gradients are skipped; past this share of the run, it stops
     max_length: int = 182
     save_steps: int = 2000
+    keep_checkpoints: int = 0  # 0 keeps every checkpoint (each a revision to choose from); N keeps the newest N
     logging_steps: int = 10
     seed: int = 42
     report_to: str = "none"  # tensorboard, wandb
@@ -262,6 +264,11 @@ class RecipePredictor(Predictor):
     def predict(self, texts):
         return self.run.predict(texts)
 
+    def discard(self) -> None:
+        """Delete this fit's run (weights, index: gigabytes for a larger model) once nothing will load it again."""
+        if self.run_dir is not None:
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+
     def save_state(self, path):
         target = path / "run"
         shutil.rmtree(target, ignore_errors=True)
@@ -270,6 +277,21 @@ class RecipePredictor(Predictor):
     def load_state(self, path):
         self.run_dir = path / "run"
         self.run = load_predictor(self.run_dir)
+
+
+def head_scaled_optimizer(model, config: TrainConfig):
+    """AdamW in which the regression head learns head_lr_scale times faster than the body, or None (the Trainer's own
+    optimizer) where nothing is scaled. The head starts at zero while the body starts trained."""
+    if config.head != "regression" or config.head_lr_scale == 1:
+        return None
+    head, body = [], []
+    for name, param in model.named_parameters():
+        if param.requires_grad:
+            (head if {"score", "classifier"} & set(name.split(".")) else body).append(param)
+    return torch.optim.AdamW(
+        [{"params": body}, {"params": head, "lr": config.learning_rate * config.head_lr_scale}],
+        lr=config.learning_rate, weight_decay=config.weight_decay,
+    )
 
 
 def check_config(config: TrainConfig) -> None:
@@ -282,6 +304,8 @@ def check_config(config: TrainConfig) -> None:
         raise PricerError("--quant needs a LoRA adapter (lora_r > 0): 4- and 8-bit weights cannot be trained themselves")
     if config.quant != "none" and not torch.cuda.is_available():
         raise PricerError(f"--quant {config.quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
+    if config.head_lr_scale != 1 and (config.head != "regression" or config.quant != "none"):
+        raise PricerError("head_lr_scale applies to a regression head on an unquantised base")
     if not 0 <= config.max_skipped_share < 1:
         raise PricerError(f"max_skipped_share must be at least 0 and below 1, not {config.max_skipped_share}")
     _check_logger(config.report_to)
@@ -383,6 +407,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         liger_kernel_config=LIGER_KERNELS,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_steps=max(config.save_steps, 1),
+        save_total_limit=config.keep_checkpoints or None,  # a full-tuned 1.5B checkpoint with its optimizer is 18 GB
         logging_steps=config.logging_steps,
         report_to=[] if config.report_to == "none" else [config.report_to],
         seed=config.seed,
@@ -400,5 +425,6 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         examples = CompletionExamples(items, tokenizer, config.max_length, contexts)
         collator, loss = PaddedCompletions(tokenizer.pad_token_id), completion_loss_for(model)
     trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
-                      callbacks=[skip_non_finite_steps(config.max_skipped_share)])
+                      callbacks=[skip_non_finite_steps(config.max_skipped_share)],
+                      optimizers=(head_scaled_optimizer(model, config), None))
     return trainer, tokenizer

@@ -5,6 +5,8 @@ predicts the fold it did not see. Then every member is refitted on all the items
 directory, so the ensemble is one self-contained predictor.
 """
 
+import hashlib
+import io
 import json
 import shutil
 from pathlib import Path
@@ -14,12 +16,8 @@ import numpy as np
 
 from pricer import PricerError
 from pricer.predictors.base import Predictor, read_manifest
-from pricer.predictors.registry import (
-    BUILTINS,
-    load_predictor,
-    make_predictor,
-    predictor_class,
-)
+from pricer.predictors.registry import BUILTINS, load_predictor, make_predictor, predictor_class
+from pricer.storage import atomic_write_bytes, cache_dir
 
 NOT_REFITTABLE = {"llm", "frontier", "ensemble"}
 
@@ -42,6 +40,28 @@ def member_template(spec: str) -> tuple[str, str, dict]:
     if kind in NOT_REFITTABLE:
         raise PricerError(f"member {spec!r} is a {kind!r} predictor, which the ensemble cannot refit on folds")
     return name, kind, params
+
+
+def fold_predictions(kind: str, params: dict, train, held: list[str]) -> np.ndarray:
+    """A member fitted on one fold's training items, predicting the held-out texts.
+
+    A language model's fold predictions are kept on disk and its fold run is deleted: a cut-short ensemble then resumes
+    without training a finished fold again, and a disk holds the folds of a larger model (a run of a fully tuned 1.5B
+    model is 6 GB)."""
+    if not hasattr(predictor_class(kind), "discard"):
+        return predictor_class(kind)(**params).fit(train).predict(held)
+    recipe_text = Path(params["recipe"]).read_text() if "recipe" in params else ""
+    key = json.dumps([kind, params, recipe_text, [(it.text, it.price) for it in train], held])
+    path = cache_dir() / "folds" / f"{hashlib.sha256(key.encode()).hexdigest()[:24]}.npy"
+    if path.exists():
+        return np.load(path)
+    member = predictor_class(kind)(**params).fit(train)
+    predictions = np.asarray(member.predict(held), dtype=float)
+    buffer = io.BytesIO()
+    np.save(buffer, predictions)
+    atomic_write_bytes(path, buffer.getvalue())
+    member.discard()
+    return predictions
 
 
 class EnsemblePredictor(Predictor):
@@ -67,7 +87,7 @@ class EnsemblePredictor(Predictor):
             for k in range(self.folds):
                 train = [it for it, f in zip(items, fold_of) if f != k]
                 held = [it.text for it, f in zip(items, fold_of) if f == k]
-                oof[fold_of == k, m] = predictor_class(kind)(**params).fit(train).predict(held)
+                oof[fold_of == k, m] = fold_predictions(kind, params, train, held)
             progress(f"{name}: out-of-fold error ${np.mean(np.abs(oof[:, m] - np.expm1(y))):,.2f}")
         from sklearn.linear_model import LinearRegression
 

@@ -55,6 +55,9 @@ def predictor_class(kind: str) -> type[Predictor]:
 
 
 def make_predictor(recipe: str, **overrides) -> Predictor:
+    """An unfitted predictor: a name of RECIPES, or a training recipe file (.toml) for a language model."""
+    if str(recipe).endswith(".toml"):
+        return predictor_class("llm-recipe")(recipe=str(recipe), **overrides)
     if recipe not in RECIPES:
         raise PricerError(f"unknown predictor {recipe!r}; choose one of: {', '.join(RECIPES)}")
     kind, params = RECIPES[recipe]
