@@ -276,6 +276,21 @@ def leaderboard(
         console.print(f"wrote {chart}")
 
 
+@app.command()
+def compare(
+    run_a: Annotated[Path, typer.Argument(help="An evaluation directory (pricer eval --out).")],
+    run_b: Annotated[Path, typer.Argument(help="Another, on the same items.")],
+):
+    """Two evaluations of the same items: the difference of their errors with a paired bootstrap interval."""
+    from pricer.evaluation.compare import compare as run_compare
+
+    c = run_compare(run_a, run_b)
+    lo, hi = c["ci95"]
+    console.print(f"A {c['a']}: ${c['mae_a']:,.2f}   B {c['b']}: ${c['mae_b']:,.2f}   over {c['n']} shared items")
+    console.print(f"A - B: ${c['difference']:,.2f} (95% paired CI ${lo:,.2f} to ${hi:,.2f}); B closer on "
+                  f"{100 * c['b_closer_share']:.1f}% of items: [bold]{c['verdict']}[/]")
+
+
 def show_leaderboard(rows: list[dict]) -> None:
     table = Table("predictor", "error", "95% CI", "RMSLE", "hits", "n", "source", title="leaderboard")
     for r in rows:

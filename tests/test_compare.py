@@ -1,0 +1,39 @@
+"""pricer compare: two real evaluations of the same items, their paired difference and its interval."""
+
+import pytest
+
+from conftest import run_cli
+from pricer import PricerError
+from pricer.data.items import read_items
+from pricer.evaluation.compare import compare
+from pricer.evaluation.tester import evaluate
+from pricer.predictors.registry import make_predictor
+
+
+@pytest.fixture(scope="module")
+def runs(amazon, tmp_path_factory):
+    out = tmp_path_factory.mktemp("compare")
+    train, test = read_items(f"{amazon / 'dev.jsonl'}[:1250]"), read_items(f"{amazon / 'dev.jsonl'}[1250:1450]")
+    for name in ("constant-mean", "tfidf"):
+        evaluate(make_predictor(name).fit(train), test, out / name, name=name)
+    evaluate(make_predictor("tfidf").fit(train), read_items(f"{amazon / 'dev.jsonl'}[1450:1500]"), out / "other", name="other")
+    return out
+
+
+def test_the_paired_difference_and_its_interval(runs):
+    c = compare(runs / "constant-mean", runs / "tfidf")
+    assert c["n"] == 200 and c["difference"] == pytest.approx(c["mae_a"] - c["mae_b"])
+    lo, hi = c["ci95"]
+    assert lo < c["difference"] < hi and hi - lo < 2 * abs(c["difference"]) + 40
+    assert c["verdict"] == ("B is better" if lo > 0 else "A is better" if hi < 0 else "no difference the items can show")
+    same = compare(runs / "tfidf", runs / "tfidf")
+    assert same["difference"] == 0 and same["verdict"] == "no difference the items can show"
+
+
+def test_runs_on_different_items_are_refused(runs):
+    with pytest.raises(PricerError, match="different items|share no scored item"):
+        compare(runs / "tfidf", runs / "other")
+    result = run_cli("compare", runs / "constant-mean", runs / "tfidf")
+    assert result.returncode == 0 and "paired CI" in result.stdout and "constant-mean" in result.stdout
+    missing = run_cli("compare", runs / "tfidf", runs / "nothing")
+    assert missing.returncode == 2 and "no items.jsonl" in missing.stderr
