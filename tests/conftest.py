@@ -91,3 +91,22 @@ def tiny_base(tmp_path_factory) -> Path:
     model.save_pretrained(out)
     AutoTokenizer.from_pretrained(folder, gguf_file=gguf).save_pretrained(out)
     return out
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tiny_base):
+    from pricer.llm.models import load_tokenizer
+
+    return load_tokenizer(str(tiny_base))
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tiny_base, amazon, tmp_path_factory):
+    """A LoRA run of five steps on the tiny model, through the real command."""
+    run = tmp_path_factory.mktemp("runs") / "tiny"
+    result = run_cli(
+        "train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", run,
+        "--max-steps", "5", "--save-steps", "2", "--batch-size", "4", "--logging-steps", "1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run

@@ -1,6 +1,7 @@
 """Bundled bases split over numbered packages: joined once in order, checked by size and hash, a missing part named."""
 
 import hashlib
+import subprocess
 import sys
 
 import pytest
@@ -48,3 +49,19 @@ def test_a_missing_part_is_named_with_the_command_that_installs_it(parts, tmp_pa
 def test_the_qwen_entries_name_real_sizes():
     assert SPLIT["qwen2.5-coder-1.5b"].size == 1_117_320_768 and SPLIT["qwen2.5-coder-1.5b"].parts == 22
     assert SPLIT["qwen2.5-coder-0.5b"].parts == 6
+
+
+@pytest.mark.slow
+def test_two_processes_converting_the_bundled_model_at_once_both_get_it(tmp_path):
+    """Two trainings started together on a fresh cache (an ensemble's fold beside a single run) once collided on the
+    de-quantised copy; now each writes its own and the later one keeps the first."""
+    import os
+
+    code = "from pricer.llm.models import resolve_base; print(resolve_base('smollm2-135m'))"
+    env = {**os.environ, "PRICER_CACHE": str(tmp_path)}
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(2)]
+    results = [(p.returncode, out.strip(), err) for p in procs for out, err in [p.communicate(timeout=300)]]
+    assert [r[0] for r in results] == [0, 0], results[0][2][-2000:] + results[1][2][-2000:]
+    assert results[0][1] == results[1][1] == str(tmp_path / "models" / "smollm2-135m")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["smollm2-135m"]  # no half-written copies left

@@ -1,0 +1,201 @@
+"""Fine-tuning: the loss on the price, runs and checkpoints, resume, bad settings, heads, bad steps, recipes."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from pricer import PricerError
+from pricer.data.items import read_items
+from pricer.llm.prompts import PRICE_PREFIX
+from pricer.llm.training import (
+    CompletionExamples,
+    PaddedCompletions,
+    completion_loss_for,
+    read_recipe,
+)
+from pricer.predictors.registry import load_predictor
+
+
+def test_loss_falls_only_on_the_completion(tokenizer, amazon):
+    items = read_items(f"{amazon / 'dev.jsonl'}[:3]")
+    examples = CompletionExamples(items, tokenizer, max_length=182)
+    for item, ex in zip(items, examples):
+        answer = [t for t, label in zip(ex["input_ids"], ex["labels"]) if label != -100]
+        assert tokenizer.decode(answer) == f"{round(item.price)}.00"
+        assert len(ex["input_ids"]) <= 182 and ex["labels"][: len(ex["labels"]) - len(answer)] == [-100] * (len(ex["labels"]) - len(answer))
+
+
+def test_loss_at_the_price_positions_equals_the_models_own_loss(tiny_base, tokenizer, amazon):
+    """The cheap loss (the output layer applied at the price positions only) must give the loss and the gradients
+    that the plain one does: logits everywhere, the model's own shifted cross-entropy."""
+    import torch
+    from transformers import AutoModelForCausalLM, DataCollatorForSeq2Seq
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    examples = list(CompletionExamples(read_items(f"{amazon / 'dev.jsonl'}[:6]"), tokenizer, max_length=120))
+    assert len({len(e["input_ids"]) for e in examples}) > 1  # padding is really exercised
+
+    tokenizer.padding_side = "right"
+    plain = DataCollatorForSeq2Seq(tokenizer, padding=True, label_pad_token_id=-100)(examples)
+    expected = model(**plain).loss
+    expected.backward()
+    expected_grad = model.model.embed_tokens.weight.grad.clone()
+    model.zero_grad()
+
+    batch = PaddedCompletions(tokenizer.pad_token_id)(examples)
+    labels = batch.pop("labels")
+    outputs = model(**batch)
+    assert outputs.logits.shape[1] == 1  # the full logits were never made
+    loss = completion_loss_for(model)(outputs, labels)
+    loss.backward()
+    assert torch.allclose(loss, expected, atol=1e-4)
+    assert torch.allclose(model.model.embed_tokens.weight.grad, expected_grad, atol=1e-5)
+
+
+def test_train_writes_a_run_with_checkpoints_and_adapter(tiny_run):
+    assert {"checkpoint-2", "checkpoint-4", "checkpoint-5", "adapter"} <= {p.name for p in tiny_run.iterdir()}
+    manifest = json.loads((tiny_run / "pricer.json").read_text())
+    assert manifest["kind"] == "llm" and manifest["params"]["adapter"] == "adapter"
+    assert json.loads((tiny_run / "train_result.json").read_text())["global_step"] == 5
+
+
+def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path):
+    data = f"{amazon / 'dev.jsonl'}[:8]"
+    for head in ("lm", "regression"):
+        result = run_cli("train", "--base", tiny_base, "--train", data, "--out", tmp_path, "--quant", "4bit", "--head", head)
+        assert result.returncode == 2 and "needs a CUDA GPU" in result.stderr and "Traceback" not in result.stderr
+    full = run_cli("train", "--base", tiny_base, "--train", data, "--out", tmp_path, "--quant", "4bit", "--lora-r", "0")
+    assert full.returncode == 2 and "--quant needs a LoRA adapter" in full.stderr
+
+
+def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "run",
+                     "--max-steps", "1", "--batch-size", "4", "--liger")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "liger's kernels are written for GPUs" in result.stderr
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["liger"] is True
+
+
+def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path):
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--report-to", "mlflow")
+    assert result.returncode == 2 and "--report-to must be none, tensorboard or wandb" in result.stderr
+
+
+def test_recipe_file(tmp_path):
+    (tmp_path / "r.toml").write_text("[train]\nlora_r = 8\nlearning_rate = 2e-4\n")
+    assert read_recipe(tmp_path / "r.toml") == {"lora_r": 8, "learning_rate": 2e-4}
+    (tmp_path / "bad.toml").write_text("lora_rank = 8\n")
+    with pytest.raises(PricerError, match="unknown training settings lora_rank"):
+        read_recipe(tmp_path / "bad.toml")
+
+
+@pytest.mark.slow
+def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp_path):
+    run = tmp_path / "run"
+    args = [sys.executable, "-m", "pricer.cli", "train", "--base", str(tiny_base), "--train", f"{amazon / 'dev.jsonl'}[:64]",
+            "--out", str(run), "--max-steps", "60", "--save-steps", "3", "--batch-size", "2", "--logging-steps", "50"]
+    first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (run / "checkpoint-3" / "trainer_state.json").exists() and time.time() < deadline:
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert not (run / "pricer.json").exists(), "the first run finished before it could be killed"
+    done = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    second = subprocess.run(args, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert f"resuming from {run}/checkpoint-{done}" in second.stdout
+    assert json.loads((run / "train_result.json").read_text())["global_step"] == 60
+
+
+def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, amazon, tmp_path):
+    from pricer.retrieval.index import PriceIndex
+
+    items = read_items(f"{amazon / 'dev.jsonl'}[:30]")
+    PriceIndex.build(items).save(tmp_path / "idx")
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:30]", "--out", tmp_path / "run",
+                     "--max-steps", "2", "--save-steps", "0", "--index", tmp_path / "idx", "--k", "3")
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictor = load_predictor(tmp_path / "run")
+    assert predictor.index == str(tmp_path / "idx") and predictor.k == 3
+    predictor._ensure_loaded()
+    prompt = predictor._tokenizer.decode(predictor.prompt_ids([items[4].text])[0], skip_special_tokens=True)
+    assert prompt.count("\n- ") == 3 and f"${items[4].price:.2f}" not in prompt.split("How much")[0]  # itself left out
+    assert prompt.startswith("Similar products and their prices:") and prompt.endswith(PRICE_PREFIX)
+    other = read_items(f"{amazon / 'dev.jsonl'}[1250:1251]")[0]
+    nearest = PriceIndex.load(tmp_path / "idx").query([other.text], 1)[0][0]
+    assert f"${nearest['price']:.2f}" in predictor._tokenizer.decode(predictor.prompt_ids([other.text])[0])
+
+
+def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_path):
+    """Full fine-tuning (lora_r 0) of a regression head on 8 items: read back from disk, it prices those items far
+    better than their mean price does, so the head, its weights and its scale all survive the round trip."""
+    import numpy as np
+
+    spec = f"{amazon / 'dev.jsonl'}[:8]"
+    result = run_cli("train", "--base", tiny_base, "--head", "regression", "--lora-r", "0", "--train", spec,
+                     "--out", tmp_path / "full", "--max-steps", "60", "--batch-size", "8", "--learning-rate", "3e-3",
+                     "--save-steps", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    items = read_items(spec)
+    truth = np.log1p([it.price for it in items])
+    predictor = load_predictor(tmp_path / "full")
+    assert predictor.kind == "llm-regressor"
+    guess = np.log1p(predictor.predict([it.text for it in items]))
+    assert np.abs(guess - truth).mean() < 0.5 * np.abs(truth.mean() - truth).mean()
+
+    result = run_cli("train", "--base", tiny_base, "--head", "regression", "--train", spec, "--out", tmp_path / "lora",
+                     "--max-steps", "2", "--batch-size", "4", "--save-steps", "1")
+    assert result.returncode == 0, result.stderr[-3000:]
+    for run in (tmp_path / "lora", f"{tmp_path / 'lora'}@checkpoint-1"):
+        assert np.isfinite(load_predictor(run).predict([items[0].text])).all()
+    bad = run_cli("train", "--base", tiny_base, "--head", "classifier", "--train", spec, "--out", tmp_path / "bad")
+    assert bad.returncode == 2 and "head must be lm or regression" in bad.stderr
+
+
+@pytest.mark.parametrize("bad_steps, finishes", [({3}, True), ({3, 5, 6, 8}, False)])
+def test_steps_with_non_finite_gradients_are_skipped_until_too_many(tiny_base, amazon, tmp_path, bad_steps, finishes):
+    """Gradients planted as NaN on chosen steps: such a step leaves the weights as they were and training goes on;
+    past max_skipped_share of the run's steps it stops with one line."""
+    import torch
+    from transformers import TrainerCallback
+
+    from pricer.llm.training import TrainConfig, build_trainer, skipped_steps
+
+    config = TrainConfig(base=str(tiny_base), lora_r=8, max_steps=20, batch_size=4, save_steps=0, logging_steps=1,
+                         learning_rate=1e-2, max_skipped_share=0.1)
+    trainer, _ = build_trainer(read_items(f"{amazon / 'train.jsonl'}[:80]"), tmp_path, config)
+    trainable = [p for p in trainer.model.parameters() if p.requires_grad]
+    backward_passes = []
+    trainable[0].register_hook(lambda g: (backward_passes.append(1), g * float("nan") if len(backward_passes) in bad_steps else g)[1])
+
+    class Snapshots(TrainerCallback):
+        weights: dict[int, torch.Tensor] = {}
+
+        def on_step_end(self, args, state, control, **kwargs):
+            self.weights[state.global_step] = torch.cat([p.detach().flatten() for p in trainable]).clone()
+
+    trainer.add_callback(Snapshots())
+    if not finishes:
+        with pytest.raises(PricerError, match=r"stopped at step 6: 3 steps had non-finite gradients, more than 10% of the run's 20"):
+            trainer.train()
+        return
+    trainer.train()
+    weights = Snapshots.weights
+    assert torch.equal(weights[3], weights[2]) and not torch.equal(weights[4], weights[3])  # step 3: no update
+    assert all(torch.isfinite(w).all() for w in weights.values()) and len(weights) == 20
+    assert skipped_steps(trainer) == 1
+
+
+@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml")), ids=lambda p: p.name)
+def test_every_shipped_recipe_is_a_valid_training_config(recipe):
+    from pricer.llm.training import TrainConfig
+
+    config = TrainConfig(**read_recipe(recipe))
+    assert config.head in ("lm", "regression") and config.epochs > 0
