@@ -65,12 +65,22 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
 
 
 def load_predictor(spec: str | Path) -> Predictor:
-    """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint), or a built-in name."""
+    """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint), a PEFT adapter folder, a hub
+    adapter or model `USER/RUN[@REVISION]`, a built-in name, or `frontier[:MODEL]`."""
     path = Path(spec)
     if not path.exists() and (str(spec) == "frontier" or str(spec).startswith("frontier:")):
         from pricer.predictors.frontier import frontier_from_spec
 
         return frontier_from_spec(str(spec))
+    if str(spec) not in BUILTINS and not path.exists():
+        from pricer.llm.adapters import hub_model, looks_like_hub_id
+
+        if looks_like_hub_id(str(spec)):
+            return hub_model(str(spec))
+    if path.is_dir() and not (path / MANIFEST).exists() and (path / "adapter_config.json").exists():
+        from pricer.llm.adapters import adapter_predictor
+
+        return adapter_predictor(path)
     if not path.is_dir() and "@" in str(spec):
         run_dir, checkpoint = str(spec).rsplit("@", 1)
         predictor = load_predictor(run_dir)

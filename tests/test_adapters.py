@@ -1,0 +1,82 @@
+"""Plain PEFT adapters as models: a local folder, and a real Hugging Face cache on disk holding two revisions of one
+adapter, read offline (HF_HUB_OFFLINE=1) as `USER/RUN@COMMIT` and `USER/RUN` (main), as the reference loads its runs."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from pricer import PricerError
+from pricer.predictors.registry import load_predictor
+
+COMMITS = ("1" * 40, "2" * 40)
+TEXTS = ["A cordless drill with two batteries", "A box of 500 paper clips"]
+
+
+def make_adapter(tiny_base, out, seed):
+    """A LoRA adapter made by peft on the tiny random Llama, its weights random (not the identity LoRA starts as)."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_pretrained(tiny_base)
+    lora = LoraConfig(r=4, lora_alpha=64, target_modules=["q_proj", "v_proj"], init_lora_weights=False)
+    get_peft_model(model, lora).save_pretrained(out)
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(tiny_base)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tiny_base, tmp_path_factory):
+    """The layout huggingface_hub writes: models--USER--RUN/snapshots/<commit>/..., refs/main naming the newest."""
+    root = tmp_path_factory.mktemp("hf")
+    repo = root / "hub" / "models--pricer-tests--tiny-run"
+    for seed, commit in enumerate(COMMITS):
+        make_adapter(tiny_base, root / f"adapter-{seed}", seed)
+        shutil.copytree(root / f"adapter-{seed}", repo / "snapshots" / commit)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(COMMITS[1])
+    return root
+
+
+@pytest.fixture
+def offline(hub_cache, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hub_cache / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    return hub_cache
+
+
+def prices(spec) -> np.ndarray:
+    predictor = load_predictor(spec)
+    predictor.decode = "mean"
+    return np.array([d["price"] or 0.0 for d in predictor.predict_details(TEXTS)])
+
+
+def test_a_plain_adapter_folder_is_a_model(offline):
+    predictor = load_predictor(offline / "adapter-0")
+    assert predictor.kind == "llm" and predictor.adapter == str((offline / "adapter-0").resolve())
+    assert np.array_equal(prices(offline / "adapter-0"), prices("pricer-tests/tiny-run@" + COMMITS[0]))
+
+
+def test_two_revisions_load_two_adapters_and_main_is_the_newest(offline):
+    first, second = prices(f"pricer-tests/tiny-run@{COMMITS[0]}"), prices(f"pricer-tests/tiny-run@{COMMITS[1]}")
+    assert not np.array_equal(first, second)
+    assert np.array_equal(prices("pricer-tests/tiny-run"), second)
+    with pytest.raises(PricerError, match="neither a local directory nor reachable on the Hugging Face hub"):
+        load_predictor("pricer-tests/tiny-run@" + "3" * 40)
+    with pytest.raises(PricerError, match="pricer-tests/no-such-run@main"):
+        load_predictor("pricer-tests/no-such-run")
+
+
+def test_the_command_reads_the_cache_offline(hub_cache):
+    env = {"HF_HUB_CACHE": str(hub_cache / "hub"), "HF_HUB_OFFLINE": "1"}
+    result = run_cli("predict", "--model", f"pricer-tests/tiny-run@{COMMITS[0]}", "--decode", "greedy", TEXTS[0], env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "memory footprint" in result.stderr and len(result.stdout.strip().splitlines()) == 1
+    missing = run_cli("predict", "--model", "ed-donner/pricer-2024-09-13_13.04.39@e8d637df551603dc86cd7a1598a8f44af4d7ae36", "x", env=env)
+    assert missing.returncode == 2 and "reachable on the Hugging Face hub" in missing.stderr
