@@ -80,3 +80,17 @@ def test_the_command_reads_the_cache_offline(hub_cache):
     assert "memory footprint" in result.stderr and len(result.stdout.strip().splitlines()) == 1
     missing = run_cli("predict", "--model", "ed-donner/pricer-2024-09-13_13.04.39@e8d637df551603dc86cd7a1598a8f44af4d7ae36", "x", env=env)
     assert missing.returncode == 2 and "reachable on the Hugging Face hub" in missing.stderr
+
+
+def test_base_and_quant_flags_reach_the_adapters_predictor(hub_cache, tiny_base, tmp_path):
+    shutil.copytree(tiny_base, tmp_path / "same-base-elsewhere")
+    env = {"HF_HUB_CACHE": str(hub_cache / "hub"), "HF_HUB_OFFLINE": "1"}
+    spec = f"pricer-tests/tiny-run@{COMMITS[1]}"
+    moved = run_cli("predict", "--model", spec, "--base", tmp_path / "same-base-elsewhere", "--decode", "greedy", TEXTS[0], env=env)
+    assert moved.returncode == 0 and "same-base-elsewhere: memory footprint" in moved.stderr, moved.stderr[-2000:]
+    quantised = run_cli("predict", "--model", spec, "--quant", "4bit", TEXTS[0], env=env)
+    assert quantised.returncode == 2 and "needs a CUDA GPU" in quantised.stderr
+    from pricer.cli import _load_model
+
+    with pytest.raises(PricerError, match="--base applies to language models"):
+        _load_model("random", None, base="x")

@@ -24,6 +24,8 @@ DecodeOpt = Annotated[
     Optional[str], typer.Option(help="LLM decoder: greedy, topk, mean, median or logmean (default: the model's).")
 ]
 GpusOpt = Annotated[int, typer.Option(help="Language models: GPUs to share the work (a replica on each); 0 for all.")]
+OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
+QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
 TextCol = Annotated[str, typer.Option(help="Column holding the product text.")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
@@ -34,10 +36,18 @@ def _columns(text_col: str, price_col: str):
     return ColumnMap(text=text_col, price=price_col)
 
 
-def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None):
+def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None,
+                base: str | None = None, quant: str | None = None):
     from pricer.predictors.registry import load_predictor
 
     predictor = load_predictor(model)
+    for name, value in (("base", base), ("quant", quant)):
+        if value is not None:
+            if not hasattr(predictor, name):
+                raise PricerError(f"--{name} applies to language models, not to a {predictor.kind!r} predictor")
+            if name == "quant" and value not in ("4bit", "8bit", "none"):
+                raise PricerError(f"--quant must be 4bit, 8bit or none, not {value!r}")
+            setattr(predictor, name, value)
     if decode is not None:
         if not hasattr(predictor, "decode"):
             raise PricerError(f"--decode applies to language models, not to a {predictor.kind!r} predictor")
@@ -153,11 +163,13 @@ def predict(
     texts: Annotated[list[str], typer.Argument(help="Product text(s).")],
     model: Annotated[str, typer.Option(help="A saved model directory (RUN_DIR@checkpoint-N) or a built-in name.")],
     decode: DecodeOpt = None,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
 ):
     """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
     from pricer.evaluation.tester import predict_details
 
-    for d in predict_details(_load_model(model, decode), texts):
+    for d in predict_details(_load_model(model, decode, base=base, quant=quant), texts):
         interval = f"  (80%: {d['low']:.2f}-{d['high']:.2f})" if "low" in d else ""
         console.print("no price" if d["price"] is None else f"{d['price']:.2f}{interval}")
 
@@ -223,6 +235,8 @@ def evaluate_cmd(
     quiet: Annotated[bool, typer.Option(help="No line per item.")] = False,
     decode: DecodeOpt = None,
     gpus: GpusOpt = 1,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -233,7 +247,7 @@ def evaluate_cmd(
     items = items[:size] if size else items
     name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
-    predictor = _load_model(model, decode, gpus, batch_size)
+    predictor = _load_model(model, decode, gpus, batch_size, base=base, quant=quant)
 
     def show(row, resumed):
         if not quiet:
@@ -312,6 +326,8 @@ def serve(
     decode: DecodeOpt = None,
     max_batch: Annotated[int, typer.Option(help="Most items gathered into one call of the model.")] = 64,
     gpus: GpusOpt = 1,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="PRICER_API_KEY", show_envvar=True,
                                                    help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
@@ -321,7 +337,7 @@ def serve(
 
     from pricer.serving.app import create_app
 
-    predictor = _load_model(model, decode, gpus, max_batch)
+    predictor = _load_model(model, decode, gpus, max_batch, base=base, quant=quant)
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
                      max_body_bytes=max_body_bytes)
     uvicorn.run(app, host=host, port=port)
