@@ -44,6 +44,8 @@ BUILTINS = {
     "random": ("random", {}),
     "smollm2-135m": ("llm", {"base": "smollm2-135m"}),
     "gemma3-270m": ("llm", {"base": "gemma3-270m"}),
+    "qwen2.5-coder-0.5b": ("llm", {"base": "qwen2.5-coder-0.5b"}),
+    "qwen2.5-coder-1.5b": ("llm", {"base": "qwen2.5-coder-1.5b"}),
 }
 
 
