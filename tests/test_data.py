@@ -115,3 +115,40 @@ def test_write_then_read_round_trip(tmp_path):
     items = [Item(text="t1", price=1.5, title="T1", category="Toys"), Item(text="t2", price=20, title="T2")]
     write_items(items, tmp_path / "out.jsonl")
     assert read_items(tmp_path / "out.jsonl") == items
+
+
+def course_v2_items() -> list[dict]:
+    """Rows in the schema of the course v2's hub datasets (ed-donner/items_lite): no `text` column."""
+    return [
+        {"title": f"Drill {i}", "category": "Tools", "price": 40.0 + i, "full": f"Drill {i}\nFull listing text {i}",
+         "weight": 1.5, "summary": f"Title: Drill {i}\nCategory: Tools\nBrand: Acme\nDescription: a drill",
+         "prompt": f"What does this cost to the nearest dollar?\n\nTitle: Drill {i}\n\nPrice is $", "id": i}
+        for i in range(3)
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".parquet"])
+def test_course_v2_items_read_their_summary_or_the_column_asked(tmp_path, suffix):
+    path = tmp_path / f"items_lite{suffix}"
+    rows = course_v2_items()
+    if suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    else:
+        pd.DataFrame(rows).to_parquet(path)
+    items = read_items(path)
+    assert [it.text for it in items] == [r["summary"] for r in rows] and [it.price for it in items] == [40.0, 41.0, 42.0]
+    assert items[0].title == "Drill 0" and items[0].category == "Tools"
+    assert [it.text for it in read_items(path, ColumnMap(text="full"))] == [r["full"] for r in rows]
+    assert read_items(path, ColumnMap(text="prompt"))[1].text == "Title: Drill 1"  # the product, not the question
+
+
+def test_course_v2_prompt_files_give_the_product_and_the_price_of_the_completion(tmp_path):
+    path = tmp_path / "items_prompts_lite.jsonl"
+    rows = [{"prompt": "What does this cost to the nearest dollar?\n\nTitle: Kettle\nBrand: Acme\n\nPrice is $", "completion": "25.00"},
+            {"prompt": "How much does this cost to the nearest dollar?\n\nTitle: Lamp\n\nPrice is $", "completion": "no idea"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    items, report = read_items_with_report(path)
+    assert [(it.text, it.price) for it in items] == [("Title: Kettle\nBrand: Acme", 25.0)]
+    assert report.skipped == [(2, "price 'no idea' is not a positive number")]
+    result = run_cli("data", "stats", path, "--out", tmp_path / "stats", "--text", "prompt")
+    assert result.returncode == 0, result.stderr

@@ -26,7 +26,7 @@ DecodeOpt = Annotated[
 GpusOpt = Annotated[int, typer.Option(help="Language models: GPUs to share the work (a replica on each); 0 for all.")]
 OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
 QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
-TextCol = Annotated[str, typer.Option(help="Column holding the product text.")]
+TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
 

@@ -86,10 +86,42 @@ def parse_price(value) -> float | None:
     return price if math.isfinite(price) and price > 0 else None
 
 
+COURSE_QUESTIONS = ("How much does this cost to the nearest dollar?", "What does this cost to the nearest dollar?")
+
+
+def product_text_of_prompt(prompt: str) -> str:
+    """The product part of a course prompt: without the question before it and `Price is $` after it."""
+    text = prompt.strip()
+    for question in COURSE_QUESTIONS:
+        if text.startswith(question):
+            text = text[len(question):]
+    if text.rstrip().endswith("Price is $"):
+        text = text.rstrip()[: -len("Price is $")]
+    return text.strip()
+
+
+def _course_v2_row(row: dict, cols: ColumnMap) -> tuple[dict, ColumnMap]:
+    """The course v2's datasets in this reader's terms. Its items (ed-donner/items_lite|full: title, category, price,
+    full, weight, summary, prompt, id) have no `text`: the LLM-written `summary` is read unless another column is
+    named. Its prompt files (items_prompts_lite|full: prompt, completion) give the product from the prompt and the
+    price from the completion (`123.00`)."""
+    if cols.text == "text" and "text" not in row:
+        for fallback in ("summary", "prompt"):
+            if fallback in row:
+                cols = ColumnMap(text=fallback, price=cols.price, title=cols.title, category=cols.category)
+                break
+    if cols.price == "price" and "price" not in row and "completion" in row:
+        cols = ColumnMap(text=cols.text, price="completion", title=cols.title, category=cols.category)
+    if cols.text == "prompt" and isinstance(row.get("prompt"), str):
+        row = {**row, "prompt": product_text_of_prompt(row["prompt"])}
+    return row, cols
+
+
 def _item_from_row(row: dict, cols: ColumnMap) -> tuple[Item | None, str]:
     """The item in one row, or None and the reason it was skipped."""
     if not isinstance(row, dict):
         return None, "not an object"
+    row, cols = _course_v2_row(row, cols)
     if row.get(cols.price) is None:
         return None, "no price"
     price = parse_price(row[cols.price])
