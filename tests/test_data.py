@@ -152,3 +152,18 @@ def test_course_v2_prompt_files_give_the_product_and_the_price_of_the_completion
     assert report.skipped == [(2, "price 'no idea' is not a positive number")]
     result = run_cli("data", "stats", path, "--out", tmp_path / "stats", "--text", "prompt")
     assert result.returncode == 0, result.stderr
+
+
+def test_hub_sources_load_through_datasets_and_fail_in_one_line_offline(tmp_path):
+    import pandas as pd
+
+    folder = tmp_path / "items_lite"
+    folder.mkdir()
+    rows = course_v2_items()
+    pd.DataFrame(rows[:2]).to_parquet(folder / "train.parquet")
+    pd.DataFrame(rows[2:]).to_parquet(folder / "test.parquet")
+    assert [it.price for it in read_items(f"hub:{folder}")] == [40.0, 41.0]  # a local dataset folder, split train
+    assert [it.text for it in read_items(f"hub:{folder}:test")] == [rows[2]["summary"]]
+    offline = run_cli("data", "stats", "hub:ed-donner/items_lite", "--out", tmp_path / "s", env={"HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 2 and "hub:ed-donner/items_lite: cannot load it" in offline.stderr
+    assert len(offline.stderr.strip().splitlines()) == 1

@@ -186,9 +186,28 @@ def _parquet_rows(path: Path):
 _READERS = {".jsonl": _jsonl_rows, ".json": _jsonl_rows, ".csv": _csv_rows, ".parquet": _parquet_rows}
 
 
+def _hub_rows(name: str):
+    """Rows of a dataset through `datasets.load_dataset`: `OWNER/NAME[:SPLIT]` on the hub (the course v2's
+    ed-donner/items_lite, split train unless named), or a local dataset folder; offline, the datasets cache."""
+    repo, _, split = name.partition(":")
+    try:
+        from datasets import load_dataset
+    except ModuleNotFoundError:
+        raise PricerError("hub: sources need the datasets package: pip install 'pricer[hub]'") from None
+    try:
+        dataset = load_dataset(repo, split=split or "train")
+    except Exception as e:  # offline and not cached, no such dataset or split, no network
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PricerError(f"hub:{name}: cannot load it with datasets ({first[:300]})") from None
+    for n, row in enumerate(dataset, start=1):
+        yield n, row, ""
+
+
 def read_items_with_report(spec: str | Path, columns: ColumnMap | None = None) -> tuple[list[Item], ReadReport]:
     path, rows = parse_source(spec)
     cols = columns or ColumnMap()
+    if str(spec).startswith("hub:"):
+        return _read_rows(_hub_rows(str(path)[4:]), spec, rows, cols, str(path))
     if not path.exists():
         raise PricerError(f"{path}: no such file")
     if path.is_dir():
@@ -198,10 +217,14 @@ def read_items_with_report(spec: str | Path, columns: ColumnMap | None = None) -
         raise PricerError(f"{path}: unknown file type {path.suffix!r}; use .jsonl, .csv or .parquet")
     if path.stat().st_size == 0:
         raise PricerError(f"{path}: the file is empty")
+    return _read_rows(reader(path), spec, rows, cols, path)
+
+
+def _read_rows(source, spec, rows: slice, cols: ColumnMap, path) -> tuple[list[Item], ReadReport]:
     report = ReadReport(path=str(spec))
     items: list[Item] = []
     seen_columns: set[str] = set()
-    for n, row, problem in reader(path):
+    for n, row, problem in source:
         if isinstance(row, dict):
             seen_columns.update(row)
         item, why = (None, problem) if problem else _item_from_row(row, cols)
