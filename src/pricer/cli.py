@@ -45,8 +45,10 @@ def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int |
         if value is not None:
             if not hasattr(predictor, name):
                 raise PricerError(f"--{name} applies to language models, not to a {predictor.kind!r} predictor")
-            if name == "quant" and value not in ("4bit", "8bit", "none"):
-                raise PricerError(f"--quant must be 4bit, 8bit or none, not {value!r}")
+            if name == "quant":
+                from pricer.llm.models import check_quant
+
+                check_quant(value)
             setattr(predictor, name, value)
     if decode is not None:
         if not hasattr(predictor, "decode"):

@@ -10,7 +10,7 @@ import io
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from pricer import PricerError
@@ -108,10 +108,10 @@ def _course_v2_row(row: dict, cols: ColumnMap) -> tuple[dict, ColumnMap]:
     if cols.text == "text" and "text" not in row:
         for fallback in ("summary", "prompt"):
             if fallback in row:
-                cols = ColumnMap(text=fallback, price=cols.price, title=cols.title, category=cols.category)
+                cols = replace(cols, text=fallback)
                 break
     if cols.price == "price" and "price" not in row and "completion" in row:
-        cols = ColumnMap(text=cols.text, price="completion", title=cols.title, category=cols.category)
+        cols = replace(cols, price="completion")
     if cols.text == "prompt" and isinstance(row.get("prompt"), str):
         row = {**row, "prompt": product_text_of_prompt(row["prompt"])}
     return row, cols

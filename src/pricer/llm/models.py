@@ -68,6 +68,18 @@ def best_device() -> str:
     return "cpu"
 
 
+QUANTS = ("none", "4bit", "8bit")
+
+
+def check_quant(quant: str, cuda: bool | None = None) -> str:
+    """A quantisation pricer knows; with `cuda` given, one this device can run (bitsandbytes needs a CUDA GPU)."""
+    if quant not in QUANTS:
+        raise PricerError(f"--quant must be 4bit, 8bit or none, not {quant!r}")
+    if quant != "none" and cuda is False:
+        raise PricerError(f"--quant {quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
+    return quant
+
+
 def load_base_model(base: str, quant: str = "none", device: str | None = None, quiet: bool = False, dtype=None,
                     model_class=None, **model_kwargs):
     """The base model, in 4 or 8 bits through bitsandbytes where asked (CUDA only), else bf16 on GPU, fp32 on CPU
@@ -78,9 +90,7 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
     device = device or best_device()
     cuda = device.startswith("cuda")
     kwargs = {}
-    if quant in ("4bit", "8bit"):
-        if not cuda:
-            raise PricerError(f"--quant {quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
+    if check_quant(quant, cuda) != "none":
         try:
             import bitsandbytes  # noqa: F401
             from transformers import BitsAndBytesConfig
@@ -97,8 +107,6 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
             else BitsAndBytesConfig(load_in_8bit=True)
         )
         kwargs["device_map"] = {"": torch.device(device).index or 0}
-    elif quant != "none":
-        raise PricerError(f"--quant must be 4bit, 8bit or none, not {quant!r}")
     dtype = dtype or (torch.bfloat16 if cuda else torch.float32)
     try:
         model = (model_class or AutoModelForCausalLM).from_pretrained(resolve_base(base), dtype=dtype, **kwargs, **model_kwargs)

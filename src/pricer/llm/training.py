@@ -27,7 +27,7 @@ import torch
 from pricer import PricerError
 from pricer.data.items import Item
 from pricer.llm.batching import right_padded
-from pricer.llm.models import load_base_model, load_tokenizer
+from pricer.llm.models import check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt, completion
 from pricer.predictors.base import Predictor
@@ -298,12 +298,10 @@ def check_config(config: TrainConfig) -> None:
     """Settings that cannot work, refused in one line before any model or the Trainer is loaded."""
     if config.head not in ("lm", "regression"):
         raise PricerError(f"head must be lm or regression, not {config.head!r}")
-    if config.quant not in ("none", "4bit", "8bit"):
-        raise PricerError(f"--quant must be 4bit, 8bit or none, not {config.quant!r}")
+    check_quant(config.quant)
     if config.quant != "none" and config.lora_r == 0:
         raise PricerError("--quant needs a LoRA adapter (lora_r > 0): 4- and 8-bit weights cannot be trained themselves")
-    if config.quant != "none" and not torch.cuda.is_available():
-        raise PricerError(f"--quant {config.quant} needs a CUDA GPU (bitsandbytes); use --quant none on this machine")
+    check_quant(config.quant, cuda=torch.cuda.is_available())
     if config.head_lr_scale != 1 and (config.head != "regression" or config.quant != "none"):
         raise PricerError("head_lr_scale applies to a regression head on an unquantised base")
     if not 0 <= config.max_skipped_share < 1:

@@ -7,6 +7,7 @@ import importlib
 from pathlib import Path
 
 from pricer import PricerError
+from pricer.llm.bundled import ALIASES
 from pricer.predictors.base import MANIFEST, Predictor, read_manifest
 
 KINDS = {
@@ -40,13 +41,7 @@ RECIPES = {
 
 
 # Usable as --model without training: the random guess, and the bundled language models zero-shot.
-BUILTINS = {
-    "random": ("random", {}),
-    "smollm2-135m": ("llm", {"base": "smollm2-135m"}),
-    "gemma3-270m": ("llm", {"base": "gemma3-270m"}),
-    "qwen2.5-coder-0.5b": ("llm", {"base": "qwen2.5-coder-0.5b"}),
-    "qwen2.5-coder-1.5b": ("llm", {"base": "qwen2.5-coder-1.5b"}),
-}
+BUILTINS = {"random": ("random", {})} | {alias: ("llm", {"base": alias}) for alias in ALIASES}
 
 
 def predictor_class(kind: str) -> type[Predictor]:

@@ -183,9 +183,8 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
     stats = {"requests": 0, "items": 0, "failures": 0}
     started = int(time.time())
 
-    @app.middleware("http")
     async def check_api_key(request: Request, call_next):
-        if api_key and request.url.path.startswith("/v1/"):
+        if request.url.path.startswith("/v1/"):
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 reason = "a wrong API key" if given else "no API key"
@@ -195,6 +194,9 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
                              "error": {"message": f"{reason} was sent", "type": "invalid_request_error", "code": "invalid_api_key"}},
                 )
         return await call_next(request)
+
+    if api_key:  # without a key no request pays for the middleware
+        app.middleware("http")(check_api_key)
 
     def answer(detail: dict) -> dict:
         price = detail.get("price")
