@@ -7,7 +7,7 @@ from conftest import run_cli
 from pricer import PricerError
 from pricer.data.items import read_items
 from pricer.predictors.ensemble import EnsemblePredictor
-from pricer.predictors.registry import load_predictor, make_predictor
+from pricer.predictors.registry import RECIPES, ensemble_recipe, load_predictor, make_predictor
 from pricer.retrieval.index import PriceIndex
 
 
@@ -44,6 +44,34 @@ def test_fit_ensemble_command(amazon, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "out-of-fold error" in result.stdout and "stacker weights" in result.stdout
     assert load_predictor(tmp_path / "e").names == ["tfidf", "bow"]
+
+
+def test_ensemble_recipe_file(amazon, tmp_path):
+    recipe = tmp_path / "stack.toml"
+    recipe.write_text('[ensemble]\nmembers = ["tfidf", "features"]\nfolds = 2\n')
+    result = run_cli("fit", recipe, "--train", f"{amazon / 'dev.jsonl'}[:300]", "--out", tmp_path / "e")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "stacker weights" in result.stdout
+    ensemble = load_predictor(tmp_path / "e")
+    assert ensemble.names == ["tfidf", "features"] and ensemble.folds == 2
+
+    recipe.write_text('[ensemble]\nmembers = ["tfidf", "features"]\nfold = 2\n')
+    with pytest.raises(PricerError, match="unknown \\[ensemble\\] key.*fold"):
+        make_predictor(str(recipe))
+    nested = tmp_path / "nested.toml"
+    nested.write_text(f'[ensemble]\nmembers = ["tfidf", "{tmp_path / "stack.toml"}"]\n')
+    recipe.write_text('[ensemble]\nmembers = ["tfidf", "features"]\n')
+    with pytest.raises(PricerError, match="do not nest"):
+        make_predictor(str(nested)).fit(read_items(f"{amazon / 'dev.jsonl'}[:50]"))
+
+
+def test_shipped_ensemble_recipes_name_real_members():
+    root = Path(__file__).resolve().parents[1]
+    for recipe in (root / "recipes").glob("*.toml"):
+        table = ensemble_recipe(recipe)
+        if table is not None:
+            for member in table["members"]:
+                assert member in RECIPES or (root / member).is_file(), f"{recipe.name}: {member}"
 
 
 def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):

@@ -193,7 +193,11 @@ def test_steps_with_non_finite_gradients_are_skipped_until_too_many(tiny_base, a
     assert skipped_steps(trainer) == 1
 
 
-@pytest.mark.parametrize("recipe", sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml")), ids=lambda p: p.name)
+TRAINING_RECIPES = [p for p in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
+                    if "[ensemble]" not in p.read_text()]
+
+
+@pytest.mark.parametrize("recipe", TRAINING_RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_is_a_valid_training_config(recipe):
     from pricer.llm.training import TrainConfig
 

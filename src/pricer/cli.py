@@ -135,7 +135,7 @@ def data_stats(
 
 @app.command()
 def fit(
-    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, ensemble, or a training recipe (.toml)")],
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, ensemble, or a recipe file (.toml: training, or [ensemble])")],
     train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
     members: Annotated[Optional[list[str]], typer.Option(help="Ensemble members: recipe names or model directories.")] = None,
@@ -147,13 +147,12 @@ def fit(
     from pricer.predictors.registry import make_predictor
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
-    if kind == "ensemble":
-        predictor = make_predictor(kind, members=members or [], folds=folds)
+    if kind != "ensemble" and members:
+        raise PricerError("--members goes with `pricer fit ensemble`")
+    predictor = make_predictor(kind, members=members or [], folds=folds) if kind == "ensemble" else make_predictor(kind)
+    if predictor.kind == "ensemble":
         predictor.fit(items, progress=console.print)
     else:
-        if members:
-            raise PricerError("--members goes with `pricer fit ensemble`")
-        predictor = make_predictor(kind)
         with console.status(f"fitting {kind} on {len(items):,} items"):
             predictor.fit(items)
     predictor.save(out)

@@ -16,7 +16,7 @@ import numpy as np
 
 from pricer import PricerError
 from pricer.predictors.base import Predictor, read_manifest
-from pricer.predictors.registry import BUILTINS, load_predictor, make_predictor, predictor_class
+from pricer.predictors.registry import BUILTINS, ensemble_recipe, load_predictor, make_predictor, predictor_class
 from pricer.storage import atomic_write_bytes, cache_dir
 
 NOT_REFITTABLE = {"llm", "frontier", "ensemble"}
@@ -26,8 +26,8 @@ def member_template(spec: str) -> tuple[str, str, dict]:
     """(name, kind, params) of a member given as a recipe name, a saved predictor directory, or a training recipe
     file (.toml) for a language model, which is trained on every fold."""
     if spec.endswith(".toml"):
-        if not Path(spec).is_file():
-            raise PricerError(f"{spec}: no such recipe file")
+        if ensemble_recipe(spec) is not None:
+            raise PricerError(f"member {spec!r} is an ensemble recipe; ensembles do not nest")
         kind, params, name = "llm-recipe", {"recipe": spec}, Path(spec).stem
     elif Path(spec).is_dir():
         manifest = read_manifest(spec)

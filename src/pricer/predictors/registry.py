@@ -4,6 +4,7 @@ Kinds are imported when first used, so `pricer fit tfidf` never imports torch.
 """
 
 import importlib
+import tomllib
 from pathlib import Path
 
 from pricer import PricerError
@@ -51,9 +52,33 @@ def predictor_class(kind: str) -> type[Predictor]:
     return getattr(importlib.import_module(module), name)
 
 
+ENSEMBLE_KEYS = {"members", "folds", "seed"}
+
+
+def ensemble_recipe(path: str | Path) -> dict | None:
+    """The [ensemble] table of a recipe file (members as `--members` takes them, folds, seed), or None when the file
+    is a language model's training recipe."""
+    try:
+        table = tomllib.loads(Path(path).read_text()).get("ensemble")
+    except FileNotFoundError:
+        raise PricerError(f"{path}: no such recipe file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PricerError(f"{path}: not valid TOML ({e})") from None
+    if table is None:
+        return None
+    if unknown := sorted(set(table) - ENSEMBLE_KEYS):
+        raise PricerError(f"{path}: unknown [ensemble] key(s) {', '.join(unknown)}; known: {', '.join(sorted(ENSEMBLE_KEYS))}")
+    if not isinstance(table.get("members"), list):
+        raise PricerError(f"{path}: [ensemble] needs members = [...]")
+    return table
+
+
 def make_predictor(recipe: str, **overrides) -> Predictor:
-    """An unfitted predictor: a name of RECIPES, or a training recipe file (.toml) for a language model."""
+    """An unfitted predictor: a name of RECIPES, a training recipe file (.toml) for a language model, or a recipe file
+    with an [ensemble] table."""
     if str(recipe).endswith(".toml"):
+        if (table := ensemble_recipe(recipe)) is not None:
+            return predictor_class("ensemble")(**{**table, **overrides})
         return predictor_class("llm-recipe")(recipe=str(recipe), **overrides)
     if recipe not in RECIPES:
         raise PricerError(f"unknown predictor {recipe!r}; choose one of: {', '.join(RECIPES)}")
