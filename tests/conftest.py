@@ -110,3 +110,69 @@ def tiny_run(tiny_base, amazon, tmp_path_factory):
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return run
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Receiver:
+    """A webhook receiver on loopback (a real HTTP server in a thread) that keeps every JSON body it accepts; it answers
+    500 to its first `fail_first` requests and waits `delay` seconds before each answer."""
+
+    def __init__(self, fail_first: int = 0, delay: float = 0.0):
+        import http.server
+        import json
+        import threading
+        import time
+
+        self.received, self.calls = [], 0
+        receiver = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                receiver.calls += 1
+                time.sleep(delay)
+                if receiver.calls <= fail_first:
+                    self.send_response(500)
+                else:
+                    receiver.received.append(json.loads(body))
+                    self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FileServer:
+    """A directory served over HTTP on loopback (http.server in a thread)."""
+
+    def __init__(self, directory: Path):
+        import functools
+        import http.server
+        import threading
+
+        class Quiet(http.server.SimpleHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()

@@ -12,19 +12,13 @@ import numpy as np
 import pytest
 import uvicorn
 
-from conftest import run_cli
+from conftest import free_port, run_cli
 from pricer.data.items import read_items
 from pricer.predictors.base import Predictor
 from pricer.predictors.frontier import FrontierPredictor
 from pricer.predictors.registry import make_predictor
 from pricer.serving.app import create_app
 from pricer.serving.loadtest import load_test
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Server:

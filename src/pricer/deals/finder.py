@@ -1,0 +1,56 @@
+"""One scan of the deal finder: price the offers, keep those above the threshold, drop the ones already surfaced,
+remember the rest, and send every deal the webhook has not received yet."""
+
+from dataclasses import dataclass
+
+from pricer.deals.memory import DealMemory
+from pricer.deals.notify import Webhook
+from pricer.deals.scan import Deal, Scan, scan
+
+
+@dataclass
+class Report:
+    scan: Scan
+    above: list[Deal]  # every deal at or above the threshold, best first
+    new: list[Deal]    # those not surfaced before (all of them without a memory)
+    sent: int = 0
+    waiting: int = 0   # deals the webhook has still to receive
+
+    def summary(self, min_discount: float) -> str:
+        s = self.scan
+        parts = [f"{s.offers:,} offers from {len(s.reads)} source{'s' * (len(s.reads) != 1)}"]
+        if s.no_price:
+            parts.append(f"{s.no_price:,} without a readable price or text skipped")
+        if s.unpriced:
+            parts.append(f"{s.unpriced:,} the model could not price")
+        parts.append(f"{len(self.above):,} at a discount of ${min_discount:,.2f} or more")
+        repeated = len(self.above) - len(self.new)
+        if self.new:
+            parts.append(f"{len(self.new):,} new" + (f", {repeated:,} already surfaced before" if repeated else ""))
+        else:
+            parts.append(f"no new deals ({repeated:,} already surfaced before)" if repeated else "no deals")
+        return "; ".join(parts)
+
+
+def find_deals(sources: list[str], predictor, min_discount: float = 0.0, memory: DealMemory | None = None,
+               webhook: Webhook | None = None, progress=None, say=print) -> Report:
+    result = scan(sources, predictor, progress)
+    above = result.above(min_discount)
+    new = memory.unseen(above) if memory is not None else above
+    report = Report(result, above, new)
+    if memory is not None:
+        memory.remember(new, notify=webhook is not None)
+    if webhook:
+        queue = memory.waiting() if memory is not None else [(d.key, d.to_dict()) for d in new]
+        for n, (key, payload) in enumerate(queue):
+            if not webhook.send(payload):
+                report.waiting = len(queue) - n
+                kept = ("they stay in the memory for the next scan" if memory is not None
+                        else "without a memory they are lost")
+                say(f"webhook {webhook.url} failed {webhook.attempts} times ({webhook.last_error}); "
+                    f"{report.waiting} deal(s) not delivered: {kept}")
+                break
+            report.sent += 1
+            if memory is not None:
+                memory.mark_sent(key)
+    return report

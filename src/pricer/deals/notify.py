@@ -1,0 +1,30 @@
+"""POST each new deal as JSON to a webhook (a push service, a chat hook), retried with back-off; a receiver that is
+down or slow is reported and never stops the scan."""
+
+import time
+
+import httpx
+
+
+class Webhook:
+    def __init__(self, url: str, attempts: int = 4, backoff: float = 0.5, timeout: float = 5.0):
+        if not url.startswith(("http://", "https://")):
+            from pricer import PricerError
+
+            raise PricerError(f"--notify {url!r}: give an http(s) URL")
+        self.url, self.attempts, self.backoff, self.timeout = url, attempts, backoff, timeout
+        self.last_error = ""
+
+    def send(self, payload: dict) -> bool:
+        """True once the receiver answers 2xx; False after every attempt failed (last_error says how)."""
+        for attempt in range(self.attempts):
+            try:
+                response = httpx.post(self.url, json=payload, timeout=self.timeout)
+                if response.is_success:
+                    return True
+                self.last_error = f"HTTP {response.status_code}"
+            except httpx.HTTPError as e:
+                self.last_error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+            if attempt < self.attempts - 1:
+                time.sleep(self.backoff * 2**attempt)
+        return False

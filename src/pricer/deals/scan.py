@@ -1,0 +1,79 @@
+"""Price offers with a model and rank them by estimated discount (estimate minus offered price)."""
+
+from dataclasses import dataclass, field
+
+from pricer.deals.offers import Offer, OfferRead, read_offers
+from pricer.deals.verdict import verdict
+from pricer.evaluation.tester import predict_details
+
+BATCH = 256
+
+
+@dataclass
+class Deal:
+    offer: Offer
+    estimate: float
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def judged(self) -> dict:
+        return verdict(self.estimate, self.offer.price, self.low, self.high)
+
+    @property
+    def discount(self) -> float:
+        return self.estimate - self.offer.price
+
+    @property
+    def key(self) -> str:
+        """What makes two sightings the same deal: its URL, else its title and price."""
+        return self.offer.url or f"{self.offer.title}|{self.offer.price:.2f}"
+
+    def to_dict(self) -> dict:
+        out = {"title": self.offer.title, "url": self.offer.url, "offer": self.offer.price,
+               "estimate": round(self.estimate, 2), **self.judged}
+        if self.low is not None:
+            out["interval_80"] = [round(self.low, 2), round(self.high, 2)]
+        return out
+
+
+@dataclass
+class Scan:
+    deals: list[Deal] = field(default_factory=list)  # every priced offer, best discount first
+    reads: list[OfferRead] = field(default_factory=list)
+    unpriced: int = 0  # offers the model gave no number for
+
+    @property
+    def offers(self) -> int:
+        return sum(len(r.offers) for r in self.reads)
+
+    @property
+    def no_price(self) -> int:
+        return sum(r.no_price + r.no_text for r in self.reads)
+
+    def above(self, min_discount: float) -> list[Deal]:
+        return [d for d in self.deals if d.discount >= min_discount]
+
+
+def price_offers(predictor, offers: list[Offer], progress=None) -> tuple[list[Deal], int]:
+    """(deals, how many the model could not price), in batches; progress(done, total) after each."""
+    deals, unpriced = [], 0
+    for start in range(0, len(offers), BATCH):
+        chunk = offers[start:start + BATCH]
+        for offer, detail in zip(chunk, predict_details(predictor, [o.text for o in chunk])):
+            if detail.get("price") is None:
+                unpriced += 1
+            else:
+                deals.append(Deal(offer, float(detail["price"]), detail.get("low"), detail.get("high")))
+        if progress:
+            progress(min(start + BATCH, len(offers)), len(offers))
+    return deals, unpriced
+
+
+def scan(sources: list[str], predictor, progress=None) -> Scan:
+    reads = [read_offers(source) for source in sources]
+    unique = {}  # the same offer in two feeds is priced once
+    for offer in (o for r in reads for o in r.offers):
+        unique.setdefault(offer.url or f"{offer.title}|{offer.price:.2f}", offer)
+    deals, unpriced = price_offers(predictor, list(unique.values()), progress)
+    return Scan(sorted(deals, key=lambda d: d.discount, reverse=True), reads, unpriced)

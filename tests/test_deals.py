@@ -1,0 +1,187 @@
+"""The deal finder on real parts: feed files, the same feed over a loopback HTTP server, webhook receivers that count
+what they get (one down, one failing twice), the real `pricer deals` command, and the 153 real offers of ../shared."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+import tracemalloc
+
+import pytest
+
+from conftest import FileServer, Receiver, free_port, run_cli
+from pricer import PricerError
+from pricer.data.items import read_items
+from pricer.deals.finder import find_deals
+from pricer.deals.memory import DealMemory
+from pricer.deals.notify import Webhook
+from pricer.deals.offers import read_offers, title_price
+from pricer.deals.verdict import verdict
+from pricer.predictors.registry import make_predictor
+
+RSS = """<?xml version="1.0" encoding="UTF-8"?>
+<rss version="2.0"><channel><title>Deals</title><link>https://example.com</link><description>d</description>
+<item><title>Moen bathroom faucet, brushed nickel, for $49.99</title><link>https://example.com/1</link>
+  <description>&lt;p&gt;A single-handle &lt;b&gt;faucet&lt;/b&gt; with a pop-up drain.&lt;/p&gt;</description></item>
+<item><title>$50 off a $200 cordless drill</title><link>https://example.com/2</link><description>Drill kit</description></item>
+<item><title>Dell 27-inch 4K monitor for $1,299.00 + free shipping</title><link>https://example.com/3</link>
+  <description>IPS panel, USB-C hub</description></item>
+<item><title>Car floor mats, all weather</title><link>https://example.com/4</link><description>No price said</description></item>
+</channel></rss>"""
+
+ATOM = """<?xml version="1.0" encoding="utf-8"?>
+<feed xmlns="http://www.w3.org/2005/Atom"><title>Atom deals</title><id>urn:x</id><updated>2026-11-27T00:00:00Z</updated>
+<entry><title>Brake pads, ceramic, front set: $35</title><link href="https://example.com/a"/><id>urn:a</id>
+  <updated>2026-11-27T00:00:00Z</updated><summary>Fits 2012-2018 sedans</summary></entry>
+</feed>"""
+
+
+@pytest.fixture(scope="module")
+def model_dir(amazon, tmp_path_factory):
+    path = tmp_path_factory.mktemp("deals") / "tfidf"
+    make_predictor("tfidf").fit(read_items(f"{amazon / 'train.jsonl'}[:1500]")).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    from pricer.predictors.registry import load_predictor
+
+    return load_predictor(model_dir)
+
+
+def test_feeds_from_a_file_and_over_http_give_the_same_offers(tmp_path):
+    (tmp_path / "deals.rss").write_text(RSS)
+    (tmp_path / "deals.atom").write_text(ATOM)
+    local = read_offers(str(tmp_path / "deals.rss"))
+    assert [o.price for o in local.offers] == [49.99, 1299.0]  # "$50 off a $200" names two amounts: skipped
+    assert local.no_price == 2 and local.offers[0].description == "A single-handle faucet with a pop-up drain."
+    assert local.offers[1].url == "https://example.com/3"
+    server = FileServer(tmp_path)
+    try:
+        remote = read_offers(f"{server.url}/deals.rss")
+        atom = read_offers(f"{server.url}/deals.atom")
+        with pytest.raises(PricerError, match=r"missing.rss: could not fetch the feed \(HTTP 404\)"):
+            read_offers(f"{server.url}/missing.rss")
+    finally:
+        server.close()
+    assert remote.offers == local.offers and remote.no_price == 2
+    assert [(o.title, o.price, o.url) for o in atom.offers] == [("Brake pads, ceramic, front set: $35", 35.0, "https://example.com/a")]
+
+
+def test_offer_files_and_bad_input(tmp_path):
+    (tmp_path / "o.csv").write_text('title,description,price,url\nLamp,Desk lamp,"$237.68",u1\nRug,Wool rug,"$10 - $20",u2\n'
+                                     'Mug,,,u3\n')
+    read = read_offers(str(tmp_path / "o.csv"))
+    assert [(o.title, o.price) for o in read.offers] == [("Lamp", 237.68)] and read.no_price == 2
+    memory_json = [{"deal": {"product_description": "A 65-inch TV", "price": 499.0, "url": "u"}, "estimate": 700, "discount": 201}]
+    (tmp_path / "memory.json").write_text(json.dumps(memory_json))  # the reference's memory.json reads as offers
+    assert [(o.text, o.price) for o in read_offers(str(tmp_path / "memory.json")).offers] == [("A 65-inch TV", 499.0)]
+
+    (tmp_path / "not-a-feed.xml").write_text("this is { not xml")
+    with pytest.raises(PricerError, match="not-a-feed.xml: not an RSS or Atom feed"):
+        read_offers(str(tmp_path / "not-a-feed.xml"))
+    (tmp_path / "bad.jsonl").write_text('{"title": "a", "price": 3}\n{"title": oops}\n')
+    with pytest.raises(PricerError, match="bad.jsonl line 2: not JSON"):
+        read_offers(str(tmp_path / "bad.jsonl"))
+    with pytest.raises(PricerError, match="nothing.jsonl: no such file"):
+        read_offers(str(tmp_path / "nothing.jsonl"))
+    assert title_price("Save $5 on a $40 lamp") is None and title_price("Lamp for $40 (was $40)") == 40.0
+
+
+def test_verdict_against_the_interval_or_the_estimate():
+    assert verdict(100, 70, 80, 130)["verdict"] == "good deal"
+    assert verdict(100, 135, 80, 130)["verdict"] == "overpriced"
+    fair = verdict(100, 90, 80, 130)
+    assert fair["verdict"] == "fair price" and fair["discount"] == 10 and fair["discount_percent"] == 10
+    assert verdict(100, 75)["verdict"] == "good deal" and "no interval" in verdict(100, 95)["why"]
+
+
+def test_memory_and_a_webhook_that_is_down_then_up(model, tmp_path, amazon):
+    offers = tmp_path / "offers.jsonl"
+    items = read_items(f"{amazon / 'dev.jsonl'}[:40]")
+    offers.write_text("".join(json.dumps({"title": it.title, "description": it.text, "price": round(it.price * 0.5, 2),
+                                          "url": f"https://shop.example/{n}"}) + "\n" for n, it in enumerate(items)))
+    memory = DealMemory(tmp_path / "memory.sqlite")
+    down = Webhook(f"http://127.0.0.1:{free_port()}/hook", attempts=2, backoff=0.01)
+    said = []
+    first = find_deals([str(offers)], model, 0.0, memory, down, say=said.append)
+    assert first.new and first.sent == 0 and first.waiting == len(first.new)
+    assert "failed 2 times" in said[0] and "stay in the memory" in said[0]
+
+    receiver = Receiver(fail_first=2)
+    try:
+        second = find_deals([str(offers)], model, 0.0, memory, Webhook(receiver.url, backoff=0.01))
+        third = find_deals([str(offers)], model, 0.0, memory, Webhook(receiver.url, backoff=0.01))
+    finally:
+        receiver.close()
+    assert second.new == [] and "no new deals" in second.summary(0.0)  # already surfaced by the first scan
+    assert second.sent == len(first.new) and third.sent == 0  # the waiting deals arrived once, after two failures
+    assert sorted(r["url"] for r in receiver.received) == sorted(d.offer.url for d in first.new)
+    assert receiver.calls == len(first.new) + 2
+
+
+def test_ten_thousand_offers_in_bounded_memory_with_progress(model, tmp_path):
+    offers = tmp_path / "many.jsonl"
+    offers.write_text("".join(json.dumps({"title": f"Cordless drill kit model {n}", "description": "18V, two batteries",
+                                          "price": 20 + n % 300, "url": f"u{n}"}) + "\n" for n in range(10_000)))
+    steps = []
+    tracemalloc.start()
+    report = find_deals([str(offers)], model, min_discount=-1e9, progress=lambda done, total: steps.append((done, total)))
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(report.above) == 10_000 and steps[-1] == (10_000, 10_000) and len(steps) == 40
+    assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MiB of Python allocations for 10,000 offers"
+
+
+def test_deals_command_on_the_real_offers(model_dir, tmp_path):
+    """`pricer deals` on the 153 dealnews offers: a ranked table; the second run reports none new; the webhook (which
+    fails its first two calls) gets each new deal once."""
+    offers = "../shared/data/deals/offers.jsonl"
+    from conftest import SHARED_DATA
+
+    offers = str(SHARED_DATA / "deals" / "offers.jsonl")
+    receiver = Receiver(fail_first=2)
+    try:
+        args = ["deals", offers, "--model", model_dir, "--memory", tmp_path / "m.sqlite", "--min-discount", "50",
+                "--notify", receiver.url]
+        first = run_cli(*args)
+        second = run_cli(*args)
+        as_json = run_cli("deals", offers, "--model", model_dir, "--forget", "--json", "--min-discount", "-100000")
+    finally:
+        receiver.close()
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert "153 offers from 1 source" in first.stdout and " new" in first.stdout and "good deal" in first.stdout
+    new = int(first.stdout.split(" new")[0].rsplit("; ", 1)[1])
+    assert new > 0 and len(receiver.received) == new and len({r["url"] for r in receiver.received}) == new
+    assert f"{new} sent to the webhook" in first.stdout
+    assert second.returncode == 0 and f"no new deals ({new} already surfaced before)" in second.stdout
+    rows = [json.loads(line) for line in as_json.stdout.splitlines()]
+    assert len(rows) == 153 and {"title", "url", "offer", "estimate", "discount"} <= set(rows[0])
+    assert [r["discount"] for r in rows] == sorted((r["discount"] for r in rows), reverse=True)
+
+
+def test_watch_repeats_until_interrupted(model_dir, tmp_path):
+    import threading
+
+    (tmp_path / "deals.rss").write_text(RSS)
+    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "deals", str(tmp_path / "deals.rss"), "--model",
+                             str(model_dir), "--memory", str(tmp_path / "m.sqlite"), "--watch", "0.2", "--json",
+                             "--min-discount", "-100000"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+    reader.start()
+    deadline = time.time() + 120
+    while time.time() < deadline and sum("offers from 1 source" in line for line in lines) < 3:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out = proc.stdout.read()
+    proc.wait(timeout=30)
+    reader.join(timeout=10)
+    err = "".join(lines)
+    assert proc.returncode == 0, err[-2000:]
+    scans = [line for line in lines if "offers from 1 source" in line]
+    assert len(scans) >= 3 and "2 new" in scans[0] and "no new deals (2 already surfaced before)" in scans[1]
+    assert len(out.splitlines()) == 2 and "stopped after" in err and "Traceback" not in err
