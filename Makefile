@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast qwen lock lock-check clean
+.PHONY: install demo test test-fast browser qwen lock lock-check clean
 
 install: $(STAMP)
 
@@ -28,6 +28,13 @@ demo: install
 # A worker per core (pytest-xdist), each test file kept on one worker so its module fixtures are built once.
 test: install
 	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -n auto --dist loadfile
+
+# The page test drives Debian's chromium through its chromedriver (both from apt; CI runs this before `make test`).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
+	@chromium --version
 
 test-fast: install
 	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -n auto --dist loadfile -m "not slow"

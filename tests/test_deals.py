@@ -96,6 +96,7 @@ def test_verdict_against_the_interval_or_the_estimate():
     fair = verdict(100, 90, 80, 130)
     assert fair["verdict"] == "fair price" and fair["discount"] == 10 and fair["discount_percent"] == 10
     assert verdict(100, 75)["verdict"] == "good deal" and "no interval" in verdict(100, 95)["why"]
+    assert verdict(100, 70, 80, 130)["why"] == "$30.00 (30%) below the estimate, below its 80% range $80.00-$130.00"
 
 
 def test_memory_and_a_webhook_that_is_down_then_up(model, tmp_path, amazon):

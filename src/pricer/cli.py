@@ -332,15 +332,25 @@ def serve(
     api_key: Annotated[Optional[str], typer.Option(envvar="PRICER_API_KEY", show_envvar=True,
                                                    help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
+    index: Annotated[Optional[Path], typer.Option(help="A retrieval index (pricer index build): the page shows the nearest known products.")] = None,
+    deals: Annotated[Optional[list[str]], typer.Option(help="Feeds or offer files whose deals the page lists (repeatable).")] = None,
+    deals_every: Annotated[float, typer.Option(help="Rescan the --deals sources every this many seconds.")] = 900,
 ):
-    """Serve a predictor over HTTP: /v1/price, /v1/price/batch, /v1/models, /v1/chat/completions, /health, /docs."""
+    """Serve a predictor over HTTP: the web page at /, and /v1/price, /v1/price/batch, /v1/estimate, /v1/price/file,
+    /v1/deals, /v1/models, /v1/chat/completions, /health, /docs."""
     import uvicorn
 
     from pricer.serving.app import create_app
 
+    price_index = None
+    if index is not None:
+        from pricer.retrieval.index import PriceIndex
+
+        price_index = PriceIndex.load(index)
     predictor = _load_model(model, decode, gpus, max_batch, base=base, quant=quant)
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
-                     max_body_bytes=max_body_bytes)
+                     max_body_bytes=max_body_bytes, index=price_index, deal_sources=deals, deals_every=deals_every)
+    console.print(f"pricer page: http://{host}:{port}/")
     uvicorn.run(app, host=host, port=port)
 
 

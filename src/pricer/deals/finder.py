@@ -17,12 +17,7 @@ class Report:
     waiting: int = 0   # deals the webhook has still to receive
 
     def summary(self, min_discount: float) -> str:
-        s = self.scan
-        parts = [f"{s.offers:,} offers from {len(s.reads)} source{'s' * (len(s.reads) != 1)}"]
-        if s.no_price:
-            parts.append(f"{s.no_price:,} without a readable price or text skipped")
-        if s.unpriced:
-            parts.append(f"{s.unpriced:,} the model could not price")
+        parts = [self.scan.summary()]
         parts.append(f"{len(self.above):,} at a discount of ${min_discount:,.2f} or more")
         repeated = len(self.above) - len(self.new)
         if self.new:

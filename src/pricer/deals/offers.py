@@ -30,14 +30,18 @@ class Offer:
 
     @property
     def text(self) -> str:
-        """What the model prices: the title and the description (once, when the one begins with the other)."""
-        title, description = self.title.strip(), self.description.strip()
-        if description.startswith(title.rstrip("…. ")):
-            return description[:MAX_TEXT_CHARS]
-        return "\n".join(p for p in (title, description) if p)[:MAX_TEXT_CHARS]
+        return product_text(self.title, self.description)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def product_text(title: str, description: str) -> str:
+    """What a model prices: the title and the description (once, when the one begins with the other)."""
+    title, description = (title or "").strip(), (description or "").strip()
+    if title and description.startswith(title.rstrip("…. ")):
+        return description[:MAX_TEXT_CHARS]
+    return "\n".join(p for p in (title, description) if p)[:MAX_TEXT_CHARS]
 
 
 @dataclass
@@ -121,7 +125,8 @@ def offer_fields(row: dict) -> dict:
     """title, description, price, url of a row; the reference's memory.json rows ({"deal": {...}}) are read too."""
     if isinstance(row.get("deal"), dict):
         row = {**row["deal"], **{k: v for k, v in row.items() if k != "deal"}}
-    description = row.get("description") or row.get("product_description") or row.get("summary") or ""
+    description = (row.get("description") or row.get("product_description") or row.get("summary") or row.get("text")
+                   or "")
     return {"title": row.get("title") or "", "description": description, "price": parse_price(row.get("price")),
             "url": row.get("url") or row.get("link") or ""}
 

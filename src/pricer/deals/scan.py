@@ -51,6 +51,14 @@ class Scan:
     def no_price(self) -> int:
         return sum(r.no_price + r.no_text for r in self.reads)
 
+    def summary(self) -> str:
+        parts = [f"{self.offers:,} offers from {len(self.reads)} source{'s' * (len(self.reads) != 1)}"]
+        if self.no_price:
+            parts.append(f"{self.no_price:,} without a readable price or text skipped")
+        if self.unpriced:
+            parts.append(f"{self.unpriced:,} the model could not price")
+        return "; ".join(parts)
+
     def above(self, min_discount: float) -> list[Deal]:
         return [d for d in self.deals if d.discount >= min_discount]
 

@@ -1,5 +1,7 @@
 """The price service: any predictor behind FastAPI.
 
+GET / is the web page (serving/page.html): one product priced with its verdict and nearest known products, a file of
+products priced into a table, and the current deals. Its JSON: POST /v1/estimate, POST /v1/price/file, GET /v1/deals.
 POST /v1/price, POST /v1/price/batch, GET /health, the OpenAPI page at /docs, and the OpenAI-compatible pair
 GET /v1/models and POST /v1/chat/completions (streamed as server-sent events when asked), which answer with this
 service's own model, so the frontier predictor or any OpenAI client can be pointed at it.
@@ -10,18 +12,21 @@ every /v1/ route wants `Authorization: Bearer KEY` (401 without it) while /healt
 """
 
 import asyncio
+import csv
 import hmac
+import io
 import json
 import math
 import time
 import uuid
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field, model_validator
 
-from pricer import __version__
+from pricer import PricerError, __version__
 from pricer.data.items import MAX_TEXT_CHARS
 
 MAX_BATCH = 256
@@ -56,6 +61,21 @@ class ProductIn(BaseModel):
         if self.details:
             parts.append(json.dumps(self.details) if isinstance(self.details, dict) else self.details)
         return "\n".join(p for p in parts if p)
+
+
+class EstimateIn(BaseModel):
+    """The page's form: a product, and optionally the price it is offered at."""
+
+    title: str = ""
+    description: str = ""
+    offer: float | None = Field(None, gt=0, description="The offered price, for a verdict.")
+    k: int = Field(5, ge=0, le=20, description="Nearest known products to show (with --index).")
+
+    @model_validator(mode="after")
+    def _has_text(self):
+        if not (self.title.strip() or self.description.strip()):
+            raise ValueError("give a title or a description")
+        return self
 
 
 class BatchIn(BaseModel):
@@ -164,18 +184,25 @@ class MicroBatcher:
 
 
 def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+               max_body_bytes: int = MAX_BODY_BYTES, index=None, deal_sources: list[str] | None = None,
+               deals_every: float = 900) -> FastAPI:
+    """index: a PriceIndex for the nearest known products; deal_sources: feeds or offer files scanned at start and
+    every deals_every seconds for GET /v1/deals."""
     from pricer.evaluation.tester import predict_details
 
     def predict_batch(texts):
         return predict_details(predictor, texts)
 
     batcher = MicroBatcher(predict_batch, max_size=max_batch)
+    deals = DealBoard(deal_sources or [], deals_every)
 
     @asynccontextmanager
     async def lifespan(app):
         batcher.start()
+        if deal_sources:
+            deals.start(batcher)
         yield
+        await deals.stop()
         await batcher.stop()
 
     app = FastAPI(title="pricer", version=__version__, lifespan=lifespan, description=__doc__)
@@ -216,7 +243,73 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
 
     @app.get("/health")
     async def health():
-        return {"status": "ok", "model": model_name, "kind": predictor.kind, "version": __version__, **stats}
+        return {"status": "ok", "model": model_name, "kind": predictor.kind, "version": __version__,
+                "auth": bool(api_key), "index": index is not None, "deals": bool(deal_sources), **stats}
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return HTMLResponse(PAGE)
+
+    @app.post("/v1/estimate")
+    async def estimate(product: EstimateIn):
+        """The page's answer: the estimate, its 80% interval where the model has one, the nearest known products
+        (with --index) and, given an offer, a verdict on it."""
+        from pricer.deals.offers import product_text
+        from pricer.deals.verdict import verdict
+
+        text = product_text(product.title, product.description)
+        (result,) = await priced([text])
+        out = {**result, "model": model_name}
+        if index is not None and product.k:
+            hits = await asyncio.get_running_loop().run_in_executor(None, index.query, [text], product.k)
+            out["neighbours"] = [{"title": h["title"], "price": h["price"], "similarity": round(h["similarity"], 3)}
+                                 for h in hits[0]]
+        if product.offer is not None and result["price"] is not None:
+            low, high = result.get("interval_80", (None, None))
+            out["verdict"] = verdict(result["price"], product.offer, low, high)
+        return out
+
+    @app.post("/v1/price/file")
+    async def price_file(request: Request, name: str = "products.csv", format: str = "json"):
+        """A CSV, JSONL or JSON file of products (title, description or text, optional price = the offer) sent as the
+        request body; answers the priced table as JSON, or as a CSV download with format=csv."""
+        from pricer.deals.offers import TABULAR, product_text, tabular_rows
+        from pricer.deals.verdict import verdict
+
+        suffix = Path(name).suffix.lower()
+        if suffix not in TABULAR or format not in ("json", "csv"):
+            raise HTTPException(status_code=422, detail=f"give a .csv, .jsonl or .json file (got {name!r}) and "
+                                                        f"format json or csv (got {format!r})")
+        try:
+            rows = tabular_rows(name, await request.body(), suffix)
+        except PricerError as e:
+            raise HTTPException(status_code=422, detail=str(e)) from None
+        rows = [r for r in rows if (r["title"] or r["description"])]
+        if not rows:
+            raise HTTPException(status_code=422, detail=f"{name}: no products (rows with a title or a description)")
+        if len(rows) > MAX_FILE_ROWS:
+            raise HTTPException(status_code=422, detail=f"{name}: {len(rows):,} products, over {MAX_FILE_ROWS:,}")
+        results = await priced([product_text(r["title"], r["description"]) for r in rows])
+        table = []
+        for row, result in zip(rows, results):
+            line = {"title": row["title"] or row["description"][:80], "offer": row["price"], "estimate": result["price"]}
+            if "interval_80" in result:
+                line["low"], line["high"] = result["interval_80"]
+            if row["price"] is not None and result["price"] is not None:
+                judged = verdict(result["price"], row["price"], line.get("low"), line.get("high"))
+                line.update(discount=judged["discount"], verdict=judged["verdict"])
+            table.append(line)
+        if format == "csv":
+            return Response(table_csv(table), media_type="text/csv", headers={
+                "Content-Disposition": f'attachment; filename="{Path(name).stem}-priced.csv"'})
+        return {"rows": table, "model": model_name}
+
+    @app.get("/v1/deals")
+    async def current_deals():
+        """The offers of `pricer serve --deals`, best estimated discount first (rescanned every --deals-every s)."""
+        if not deal_sources:
+            raise HTTPException(status_code=404, detail="no deal sources: start the service with --deals SOURCE")
+        return deals.state
 
     @app.post("/v1/price")
     async def price(product: ProductIn):
@@ -260,6 +353,56 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
         return JSONResponse(status_code=422, content={"detail": str(exc)})
 
     return app
+
+
+MAX_FILE_ROWS = 10_000
+PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
+
+
+def table_csv(rows: list[dict]) -> str:
+    columns = ["title", "offer", "estimate", "low", "high", "discount", "verdict"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+class DealBoard:
+    """The deals of `--deals SOURCE...`, rescanned in the background; each scan's pricing goes through the service's
+    batcher, so page requests and scans share the model."""
+
+    def __init__(self, sources: list[str], every: float):
+        self.sources, self.every = sources, every
+        self.state: dict = {"status": "scanning", "deals": [], "summary": "", "updated": None}
+        self.task: asyncio.Task | None = None
+
+    def start(self, batcher: "MicroBatcher"):
+        self.task = asyncio.create_task(self._run(batcher))
+
+    async def stop(self):
+        if self.task:
+            self.task.cancel()
+
+    async def _run(self, batcher):
+        from pricer.deals.scan import scan
+
+        loop = asyncio.get_running_loop()
+
+        class ThroughBatcher:  # a predictor for the scanning thread that asks the batcher on the event loop
+            kind = "served"
+
+            def predict_details(self, texts):
+                return asyncio.run_coroutine_threadsafe(batcher.submit(texts), loop).result()
+
+        while True:
+            try:
+                result = await loop.run_in_executor(None, scan, self.sources, ThroughBatcher())
+                self.state = {"status": "ok", "deals": [d.to_dict() for d in result.deals], "summary": result.summary(),
+                              "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
+            except Exception as e:  # a feed that is down must not take the page down: show why, try again later
+                self.state = {**self.state, "status": f"error: {e}"}
+            await asyncio.sleep(self.every)
 
 
 def chat_events(head: dict, content: str, usage: dict | None):
