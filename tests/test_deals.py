@@ -123,6 +123,18 @@ def test_memory_and_a_webhook_that_is_down_then_up(model, tmp_path, amazon):
     assert receiver.calls == len(first.new) + 2
 
 
+def test_a_slow_receiver_times_out_is_retried_and_reported():
+    receiver = Receiver(delay=0.5)
+    try:
+        slow = Webhook(receiver.url, attempts=2, backoff=0.01, timeout=0.1)
+        assert slow.send({"title": "a"}) is False and "Timeout" in slow.last_error and receiver.calls == 2
+        assert Webhook(receiver.url, timeout=5).send({"title": "b"}) is True
+    finally:
+        receiver.close()
+    with pytest.raises(PricerError, match="give an http"):
+        Webhook("ftp://example.com/hook")
+
+
 def test_ten_thousand_offers_in_bounded_memory_with_progress(model, tmp_path):
     offers = tmp_path / "many.jsonl"
     offers.write_text("".join(json.dumps({"title": f"Cordless drill kit model {n}", "description": "18V, two batteries",

@@ -110,3 +110,20 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
     for a, b in zip(cached, reread):
         assert sorted(a.values) == sorted(b.values)
         assert a.mean() == pytest.approx(b.mean(), rel=1e-4) and a.mass == pytest.approx(b.mass, rel=1e-4)
+
+
+def test_the_page_answer_carries_a_language_models_interval(tiny_run):
+    """/v1/estimate, served on loopback, with a distribution decoder: the 80% interval and the verdict judged on it."""
+    import httpx
+
+    from conftest import Server
+    from pricer.serving.app import create_app
+
+    predictor = load_predictor(tiny_run)
+    predictor.decode = "median"
+    with Server(create_app(predictor, "tiny")) as url:
+        answer = httpx.post(f"{url}/v1/estimate", json={"title": "A blue bicycle bell", "offer": 0.5}, timeout=120).json()
+    low, high = answer["interval_80"]
+    assert low <= answer["price"] <= high
+    assert answer["verdict"]["why"].endswith(f"its 80% range ${low:,.2f}-${high:,.2f}")
+    assert answer["verdict"]["verdict"] == ("good deal" if 0.5 < low else "fair price")

@@ -3,42 +3,20 @@
 import json
 import os
 import socket
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
-import uvicorn
 
-from conftest import free_port, run_cli
+from conftest import Server, free_port, run_cli
 from pricer.data.items import read_items
 from pricer.predictors.base import Predictor
 from pricer.predictors.frontier import FrontierPredictor
 from pricer.predictors.registry import make_predictor
 from pricer.serving.app import create_app
 from pricer.serving.loadtest import load_test
-
-
-class Server:
-    """uvicorn in a thread, on 127.0.0.1."""
-
-    def __init__(self, app):
-        self.port = free_port()
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self):
-        self.thread.start()
-        deadline = time.time() + 30
-        while not self.server.started and time.time() < deadline:
-            time.sleep(0.02)
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc):
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
 
 
 class FailsOnPoison(Predictor):
