@@ -135,7 +135,7 @@ def data_stats(
 
 @app.command()
 def fit(
-    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, ensemble, or a recipe file (.toml: training, or [ensemble])")],
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, ensemble, or a recipe file (.toml: training, or [ensemble])")],
     train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
     members: Annotated[Optional[list[str]], typer.Option(help="Ensemble members: recipe names or model directories.")] = None,

@@ -19,6 +19,7 @@ KINDS = {
     "tfidf": "pricer.predictors.classical:TfidfPredictor",
     "embed-rf": "pricer.predictors.embedding:EmbeddingForestPredictor",
     "embed-knn": "pricer.predictors.embedding:EmbeddingKnnPredictor",
+    "dnn": "pricer.predictors.dnn:DeepNetPredictor",
     "llm": "pricer.llm.predictor:LLMPredictor",
     "llm-regressor": "pricer.llm.head:LLMRegressor",
     "llm-recipe": "pricer.llm.training:RecipePredictor",
@@ -37,6 +38,8 @@ RECIPES = {
     "tfidf": ("tfidf", {}),
     "embed-rf": ("embed-rf", {}),
     "embed-knn": ("embed-knn", {}),
+    "dnn": ("dnn", {}),  # the course v2's size: hidden 4096, 8 residual blocks (a GPU's work)
+    "dnn-small": ("dnn", {"hidden": 1024, "blocks": 4}),  # a CPU's size
     "ensemble": ("ensemble", {}),  # with --members
 }
 
