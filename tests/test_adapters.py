@@ -9,6 +9,7 @@ import pytest
 
 from conftest import run_cli
 from pricer import PricerError
+from pricer.data.items import read_items
 from pricer.predictors.registry import load_predictor
 
 COMMITS = ("1" * 40, "2" * 40)
@@ -94,3 +95,14 @@ def test_base_and_quant_flags_reach_the_adapters_predictor(hub_cache, tiny_base,
 
     with pytest.raises(PricerError, match="--base applies to language models"):
         _load_model("random", None, base="x")
+
+
+def test_select_scores_the_cached_revisions_and_best_loads_the_winner(offline, amazon, tmp_path):
+    from pricer.llm.checkpoints import list_checkpoints, score_checkpoints
+
+    assert [r["revision"] for r in list_checkpoints("pricer-tests/tiny-run")] == list(COMMITS)
+    assert list_checkpoints("pricer-tests/tiny-run")[1]["refs"] == ["main"]
+    items = read_items(f"{amazon / 'train.jsonl'}[:4]")
+    rows, best = score_checkpoints("pricer-tests/tiny-run", items, tmp_path / "select", metric="rmsle")
+    assert [r["revision"] for r in rows] == list(COMMITS) and best["rmsle"] == min(r["rmsle"] for r in rows)
+    assert load_predictor("pricer-tests/tiny-run@best").adapter.endswith(best["revision"])

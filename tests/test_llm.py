@@ -127,3 +127,21 @@ def test_the_page_answer_carries_a_language_models_interval(tiny_run):
     assert low <= answer["price"] <= high
     assert answer["verdict"]["why"].endswith(f"its 80% range ${low:,.2f}-${high:,.2f}")
     assert answer["verdict"]["verdict"] == ("good deal" if 0.5 < low else "fair price")
+
+
+def test_select_scores_every_checkpoint_and_run_at_best_loads_the_winner(tiny_run, amazon, tmp_path):
+    from pricer.llm.checkpoints import score_checkpoints
+
+    listed = run_cli("checkpoints", tiny_run)
+    assert listed.returncode == 0 and all(f"checkpoint-{n}" in listed.stdout for n in (2, 4, 5)), listed.stderr
+    assert "10.6" in listed.stdout or "10.5" in listed.stdout  # the training loss logged at each step
+    items = read_items(f"{amazon / 'train.jsonl'}[:6]")
+    rows, best = score_checkpoints(str(tiny_run), items, tmp_path / "select", metric="mae")
+    assert [r["revision"] for r in rows] == ["checkpoint-2", "checkpoint-4", "checkpoint-5"]
+    assert best["mae"] == min(r["mae"] for r in rows) and (tiny_run / "best.json").exists()
+    assert load_predictor(f"{tiny_run}@best").adapter == best["revision"]
+    with pytest.raises(PricerError, match="--metric must be one of"):
+        score_checkpoints(str(tiny_run), items, tmp_path / "select", metric="accuracy")
+    (tiny_run / "best.json").unlink()
+    with pytest.raises(PricerError, match="no checkpoint chosen yet"):
+        load_predictor(f"{tiny_run}@best")

@@ -355,6 +355,52 @@ def serve(
 
 
 @app.command()
+def checkpoints(run: Annotated[str, typer.Argument(help="A training run directory, or a hub run USER/RUN.")]):
+    """The revisions of a run: checkpoint folders (step, training loss) or hub commits (offline: those cached)."""
+    from pricer.llm.checkpoints import list_checkpoints
+
+    table = Table("revision", "step", "training loss", "time")
+    for row in list_checkpoints(run):
+        loss = "" if row["loss"] is None else f"{row['loss']:.4f}"
+        table.add_row(row["revision"], "" if row["step"] is None else str(row["step"]), loss, row["time"])
+    console.print(table)
+
+
+@app.command()
+def select(
+    run: Annotated[str, typer.Argument(help="A training run directory, or a hub run USER/RUN.")],
+    data: Annotated[str, typer.Option(help="Validation items, e.g. train.jsonl[-500:] (never the test slice).")],
+    size: Annotated[int, typer.Option(help="Score the first SIZE items; 0 for all.")] = 0,
+    metric: Annotated[str, typer.Option(help="mae, rmsle or hit_rate.")] = "mae",
+    out: Annotated[Optional[Path], typer.Option(help="Where each checkpoint's evaluation goes (rerun to resume).")] = None,
+    batch_size: int = 32,
+    decode: DecodeOpt = None,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
+):
+    """Score every checkpoint of a run on a validation slice and record the best: RUN@best then loads it."""
+    from pricer.llm.checkpoints import best_file, score_checkpoints
+
+    items = _read(data)
+    items = items[:size] if size else items
+    out = out or Path("runs") / "select" / Path(run.rstrip("/")).name
+    table = Table("revision", "step", "error", "95% CI", "RMSLE", "hits")
+
+    def shown(row):
+        low, high = row["mae_ci95"]
+        table.add_row(row["revision"], "" if row["step"] is None else str(row["step"]), f"${row['mae']:,.2f}",
+                      f"${low:,.2f}-${high:,.2f}", f"{row['rmsle']:.3f}", f"{row['hit_rate']:.1f}%")
+        err.print(f"{row['revision']}: ${row['mae']:,.2f}")
+
+    rows, best = score_checkpoints(run, items, out, metric,
+                                   load=lambda spec: _load_model(spec, decode, batch_size=batch_size, base=base, quant=quant),
+                                   progress=shown)
+    console.print(table)
+    console.print(f"best by {metric} on {len(items):,} items: {best['revision']} (${best['mae']:,.2f}); "
+                  f"`--model {run}@best` loads it (recorded in {best_file(run)})")
+
+
+@app.command()
 def deals(
     sources: Annotated[list[str], typer.Argument(help="RSS/Atom feeds (URL or file) or .json/.jsonl/.csv files of offers (title, description, price, url).")],
     model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],

@@ -48,6 +48,10 @@ def hub_model(spec: str, base: str | None = None, **params):
     from pricer.llm.predictor import LLMPredictor
 
     repo, _, revision = spec.partition("@")
+    if revision == "best":  # the commit `pricer select USER/RUN` chose
+        from pricer.llm.checkpoints import best_revision
+
+        revision = best_revision(repo)
     folder = hub_snapshot(repo, revision or None)
     if (folder / "adapter_config.json").exists():
         return adapter_predictor(folder, base, **params)

@@ -108,6 +108,10 @@ def load_predictor(spec: str | Path) -> Predictor:
         return adapter_predictor(path)
     if not path.is_dir() and "@" in str(spec):
         run_dir, checkpoint = str(spec).rsplit("@", 1)
+        if checkpoint == "best":
+            from pricer.llm.checkpoints import best_revision
+
+            checkpoint = best_revision(run_dir)
         predictor = load_predictor(run_dir)
         if not hasattr(predictor, "with_checkpoint"):
             raise PricerError(f"{run_dir}: a {predictor.kind!r} predictor has no checkpoints")

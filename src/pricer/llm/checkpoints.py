@@ -1,0 +1,133 @@
+"""A run's checkpoints as revisions: listed, scored on a validation slice, and the best one recorded so that `RUN@best`
+loads it. The reference pushed every checkpoint to the hub and picked one by eye from the loss curves; here the pick
+is measured.
+
+A run is a local training directory (its `checkpoint-N` folders) or a hub repository `USER/RUN` (its commits; offline,
+the revisions in the hub's local cache).
+"""
+
+import json
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pricer import PricerError
+from pricer.storage import atomic_write_json, cache_dir
+
+METRICS = {"mae": min, "rmsle": min, "hit_rate": max}
+BEST_FILE = "best.json"
+
+
+def is_local_run(run: str) -> bool:
+    return Path(run).is_dir()
+
+
+def list_checkpoints(run: str) -> list[dict]:
+    """Oldest first: {"revision", "step", "loss", "time"} (step and loss where known)."""
+    rows = local_checkpoints(Path(run)) if is_local_run(run) else hub_checkpoints(run)
+    if not rows:
+        raise PricerError(f"{run}: no checkpoints (a run keeps checkpoint-N folders; a hub run has commits)")
+    return rows
+
+
+def local_checkpoints(run: Path) -> list[dict]:
+    def step(folder: Path) -> int:
+        return int(folder.name.rsplit("-", 1)[1])
+
+    rows = []
+    for folder in sorted((f for f in run.glob("checkpoint-*") if f.name.rsplit("-", 1)[1].isdigit()), key=step):
+        losses = []
+        if (folder / "trainer_state.json").exists():
+            history = json.loads((folder / "trainer_state.json").read_text()).get("log_history", [])
+            losses = [e["loss"] for e in history if "loss" in e and e.get("step", 0) <= step(folder)]
+        when = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
+        rows.append({"revision": folder.name, "step": step(folder), "loss": losses[-1] if losses else None, "time": when})
+    return rows
+
+
+def hub_checkpoints(repo_id: str) -> list[dict]:
+    """The repository's commits (the Trainer names each "Training in progress, step N"); offline, the revisions
+    its local cache holds."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return cached_revisions(repo_id)
+    from huggingface_hub import HfApi
+
+    try:
+        commits = HfApi().list_repo_commits(repo_id)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PricerError(f"{repo_id}: cannot list its commits on the Hugging Face hub ({first})") from None
+    rows = []
+    for commit in reversed(commits):
+        step = re.search(r"step (\d+)", commit.title or "")
+        rows.append({"revision": commit.commit_id, "step": int(step[1]) if step else None, "loss": None,
+                     "time": commit.created_at.isoformat(timespec="seconds"), "title": commit.title})
+    return rows
+
+
+def cached_revisions(repo_id: str) -> list[dict]:
+    """The snapshots of the hub's cache layout (models--USER--RUN/snapshots/COMMIT, refs/NAME), oldest first."""
+    from huggingface_hub import constants
+
+    repo = Path(constants.HF_HUB_CACHE) / ("models--" + repo_id.replace("/", "--"))
+    snapshots = sorted((repo / "snapshots").glob("*"), key=lambda p: (p.stat().st_mtime, p.name)) if repo.is_dir() else []
+    if not snapshots:
+        raise PricerError(f"{repo_id}: not in the local Hugging Face cache (offline: HF_HUB_OFFLINE is set)")
+    refs = {}
+    for ref in (repo / "refs").glob("**/*"):
+        if ref.is_file():
+            refs.setdefault(ref.read_text().strip(), []).append(str(ref.relative_to(repo / "refs")))
+    return [{"revision": snap.name, "step": None, "loss": None, "refs": refs.get(snap.name, []),
+             "time": datetime.fromtimestamp(snap.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
+            for snap in snapshots]
+
+
+def best_file(run: str) -> Path:
+    """Where the choice of `pricer select` is kept: in a local run, or under the cache for a hub run."""
+    if is_local_run(run):
+        return Path(run) / BEST_FILE
+    return cache_dir() / "selected" / (run.replace("/", "--") + ".json")
+
+
+def record_best(run: str, choice: dict) -> Path:
+    path = best_file(run)
+    atomic_write_json(path, choice)
+    return path
+
+
+def best_revision(run: str) -> str:
+    """The revision `pricer select` chose for `RUN@best`."""
+    path = best_file(run)
+    if not path.exists():
+        raise PricerError(f"{run}@best: no checkpoint chosen yet; run `pricer select {run} --data VALIDATION` first")
+    return json.loads(path.read_text())["revision"]
+
+
+def choose(rows: list[dict], metric: str) -> dict:
+    """The row with the best value of metric (lowest error or RMSLE, highest hit rate)."""
+    if metric not in METRICS:
+        raise PricerError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
+    return METRICS[metric](rows, key=lambda r: r[metric])
+
+
+def score_checkpoints(run: str, items, out_root: Path, metric: str = "mae", load=None, progress=None) -> tuple[list, dict]:
+    """Every checkpoint of run evaluated on items (each under out_root/REVISION, so an interrupted selection resumes),
+    and the best by metric, recorded for `RUN@best`."""
+    from pricer.evaluation.tester import evaluate
+    from pricer.predictors.registry import load_predictor
+
+    load = load or load_predictor
+    choose([{metric: 0.0}], metric)  # an unknown metric is refused before any scoring
+    rows = []
+    for checkpoint in list_checkpoints(run):
+        revision = checkpoint["revision"]
+        summary = evaluate(load(f"{run}@{revision}"), items, out_root / revision[:40], name=revision[:12])
+        rows.append({**checkpoint, **{k: summary[k] for k in ("mae", "rmsle", "hit_rate", "mae_ci95", "no_price")}})
+        if progress:
+            progress(rows[-1])
+    best = choose(rows, metric)
+    record_best(run, {"revision": best["revision"], "metric": metric, metric: best[metric], "n": len(items),
+                      "chosen": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return rows, best
