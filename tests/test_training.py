@@ -87,6 +87,31 @@ def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path
     assert result.returncode == 2 and "--report-to must be none, tensorboard or wandb" in result.stderr
 
 
+def test_push_to_hub_pushes_every_save_privately_and_is_refused_where_it_cannot(tiny_base, amazon, tmp_path, monkeypatch):
+    """The upload itself is huggingface_hub's (through the Trainer) and needs the network, which this machine has not:
+    here, the settings it is given and the one-line refusals before any training."""
+    from huggingface_hub import constants
+
+    from pricer.llm.training import TrainConfig, check_hub_push, training_arguments
+
+    args = training_arguments(TrainConfig(push_to_hub="someone/pricer-run"), tmp_path / "run", cuda=False)
+    assert args.push_to_hub and args.hub_model_id == "someone/pricer-run" and args.hub_strategy == "every_save"
+    assert args.hub_private_repo is True and args.save_strategy == "steps"
+    assert training_arguments(TrainConfig(), tmp_path / "run", cuda=False).push_to_hub is False
+
+    offline = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "r",
+                      "--push-to-hub", "someone/pricer-run", env={"HF_HUB_OFFLINE": "1"})
+    assert offline.returncode == 2 and "HF_HUB_OFFLINE is set, so nothing can be pushed" in offline.stderr
+    assert not (tmp_path / "r").exists()
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    with pytest.raises(PricerError, match="no Hugging Face token"):
+        check_hub_push("someone/pricer-run")
+    with pytest.raises(PricerError, match="give a hub repository as USER/RUN"):
+        check_hub_push("not a repo")
+
+
 def test_recipe_file(tmp_path):
     (tmp_path / "r.toml").write_text("[train]\nlora_r = 8\nlearning_rate = 2e-4\n")
     assert read_recipe(tmp_path / "r.toml") == {"lora_r": 8, "learning_rate": 2e-4}

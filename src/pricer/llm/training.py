@@ -69,6 +69,8 @@ class TrainConfig:
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
+    push_to_hub: str | None = None  # USER/RUN: every checkpoint pushed as a commit, as the reference did
+    hub_private: bool = True
 
 
 def read_recipe(path: str | Path) -> dict:
@@ -294,6 +296,46 @@ def head_scaled_optimizer(model, config: TrainConfig):
     )
 
 
+def training_arguments(config: TrainConfig, run_dir: Path, cuda: bool):
+    """The Trainer's settings from a recipe."""
+    from transformers import TrainingArguments
+
+    return TrainingArguments(
+        output_dir=str(run_dir),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        per_device_train_batch_size=config.batch_size,
+        gradient_accumulation_steps=config.grad_accum,
+        learning_rate=config.learning_rate,
+        lr_scheduler_type=config.scheduler,
+        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a fraction of the steps
+        weight_decay=config.weight_decay,
+        max_grad_norm=config.max_grad_norm,
+        optim="paged_adamw_32bit" if config.quant != "none" else "adamw_torch",
+        bf16=cuda and torch.cuda.is_bf16_supported(),
+        use_cpu=not cuda,
+        activation_checkpointing=config.gradient_checkpointing,
+        torch_compile=config.compile,
+        use_liger_kernel=_use_liger(config.liger, cuda),
+        liger_kernel_config=LIGER_KERNELS,
+        save_strategy="steps" if config.save_steps > 0 else "no",
+        save_steps=max(config.save_steps, 1),
+        save_total_limit=config.keep_checkpoints or None,  # a full-tuned 1.5B checkpoint with its optimizer is 18 GB
+        logging_steps=config.logging_steps,
+        report_to=[] if config.report_to == "none" else [config.report_to],
+        seed=config.seed,
+        data_seed=config.seed,
+        include_num_input_tokens_seen=True,
+        restore_callback_states_from_checkpoint=True,  # the count of skipped steps goes on after a resume
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        push_to_hub=bool(config.push_to_hub),  # each save a commit: `pricer checkpoints USER/RUN` lists them
+        hub_model_id=config.push_to_hub,
+        hub_strategy="every_save",
+        hub_private_repo=config.hub_private,
+    )
+
+
 def check_config(config: TrainConfig) -> None:
     """Settings that cannot work, refused in one line before any model or the Trainer is loaded."""
     if config.head not in ("lm", "regression"):
@@ -307,6 +349,22 @@ def check_config(config: TrainConfig) -> None:
     if not 0 <= config.max_skipped_share < 1:
         raise PricerError(f"max_skipped_share must be at least 0 and below 1, not {config.max_skipped_share}")
     _check_logger(config.report_to)
+    if config.push_to_hub:
+        check_hub_push(config.push_to_hub)
+
+
+def check_hub_push(repo_id: str) -> None:
+    """--push-to-hub needs a USER/RUN name, the hub in reach and a token; refused in one line before training."""
+    from huggingface_hub import constants, get_token
+
+    from pricer.llm.adapters import HUB_ID
+
+    if not HUB_ID.match(repo_id):
+        raise PricerError(f"--push-to-hub {repo_id!r}: give a hub repository as USER/RUN")
+    if constants.HF_HUB_OFFLINE:
+        raise PricerError(f"--push-to-hub {repo_id}: HF_HUB_OFFLINE is set, so nothing can be pushed")
+    if not get_token():
+        raise PricerError(f"--push-to-hub {repo_id}: no Hugging Face token (set HF_TOKEN or run `hf auth login`)")
 
 
 def _check_logger(report_to: str) -> None:
@@ -346,7 +404,7 @@ def _use_liger(wanted: bool, cuda: bool) -> bool:
 def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=None, tokenizer=None):
     """The Trainer over base + fresh LoRA adapter; `model` and `tokenizer` may be given (benchmarks use random weights)."""
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
-    from transformers import Trainer, TrainingArguments, set_seed
+    from transformers import Trainer, set_seed
 
     from pricer.llm.head import (
         PaddedPrompts,
@@ -385,36 +443,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
             "than one GPU here; use `accelerate launch --num_processes N -m pricer.cli train ...`",
             file=sys.stderr,
         )
-    args = TrainingArguments(
-        output_dir=str(run_dir),
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        per_device_train_batch_size=config.batch_size,
-        gradient_accumulation_steps=config.grad_accum,
-        learning_rate=config.learning_rate,
-        lr_scheduler_type=config.scheduler,
-        warmup_steps=config.warmup_ratio,  # transformers 5 reads a value below 1 as a fraction of the steps
-        weight_decay=config.weight_decay,
-        max_grad_norm=config.max_grad_norm,
-        optim="paged_adamw_32bit" if config.quant != "none" else "adamw_torch",
-        bf16=cuda and torch.cuda.is_bf16_supported(),
-        use_cpu=not cuda,
-        activation_checkpointing=config.gradient_checkpointing,
-        torch_compile=config.compile,
-        use_liger_kernel=_use_liger(config.liger, cuda),
-        liger_kernel_config=LIGER_KERNELS,
-        save_strategy="steps" if config.save_steps > 0 else "no",
-        save_steps=max(config.save_steps, 1),
-        save_total_limit=config.keep_checkpoints or None,  # a full-tuned 1.5B checkpoint with its optimizer is 18 GB
-        logging_steps=config.logging_steps,
-        report_to=[] if config.report_to == "none" else [config.report_to],
-        seed=config.seed,
-        data_seed=config.seed,
-        include_num_input_tokens_seen=True,
-        restore_callback_states_from_checkpoint=True,  # the count of skipped steps goes on after a resume
-        remove_unused_columns=False,
-        dataloader_num_workers=0,
-    )
+    args = training_arguments(config, run_dir, cuda)
     contexts = _contexts(items, config)
     if regression:
         examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts)
@@ -422,7 +451,13 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     else:
         examples = CompletionExamples(items, tokenizer, config.max_length, contexts)
         collator, loss = PaddedCompletions(tokenizer.pad_token_id), completion_loss_for(model)
-    trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
-                      callbacks=[skip_non_finite_steps(config.max_skipped_share)],
-                      optimizers=(head_scaled_optimizer(model, config), None))
+    try:
+        trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
+                          callbacks=[skip_non_finite_steps(config.max_skipped_share)],
+                          optimizers=(head_scaled_optimizer(model, config), None))
+    except Exception as e:
+        if not config.push_to_hub:
+            raise
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise PricerError(f"--push-to-hub {config.push_to_hub}: the hub repository could not be made ({first})") from None
     return trainer, tokenizer
