@@ -12,7 +12,7 @@ import pytest
 from conftest import run_cli
 from pricer import PricerError
 from pricer.data.items import read_items
-from pricer.llm.prompts import PRICE_PREFIX
+from pricer.llm.prompts import PRICE_PREFIX, QUESTION, QUESTIONS, question_of
 from pricer.llm.training import (
     CompletionExamples,
     PaddedCompletions,
@@ -76,10 +76,21 @@ def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path
 
 def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "run",
-                     "--max-steps", "1", "--batch-size", "4", "--liger")
+                     "--max-steps", "1", "--batch-size", "4", "--liger", "--prompt", "v2")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "liger's kernels are written for GPUs" in result.stderr
     assert json.loads((tmp_path / "run" / "train_config.json").read_text())["liger"] is True
+    # the course v2 question, trained with and kept for prediction
+    assert json.loads((tmp_path / "run" / "pricer.json").read_text())["params"]["question"] == QUESTIONS["v2"]
+
+
+def test_the_prompt_question_is_a_recipe_key(tokenizer, amazon):
+    item = read_items(f"{amazon / 'dev.jsonl'}[:1]")[0]
+    examples = CompletionExamples([item], tokenizer, 182, question=question_of("v2"))
+    assert tokenizer.decode(examples[0]["input_ids"]).count("What does this cost to the nearest dollar?") == 1
+    assert question_of("How much, roughly?") == "How much, roughly?" and question_of("v1") == QUESTION
+    with pytest.raises(PricerError, match="prompt must be v1, v2 or a question"):
+        question_of(" ")
 
 
 def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path):

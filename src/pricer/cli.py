@@ -201,6 +201,7 @@ def train(
     index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
     retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
     k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="The prompt's question: v1 (the default), v2, or your own.")] = None,
     push_to_hub: Annotated[Optional[str], typer.Option(help="USER/RUN: push every checkpoint to the hub as a commit (token: HF_TOKEN or `hf auth login`).")] = None,
     hub_private: Annotated[Optional[bool], typer.Option(help="Make the hub repository private (the default) or public.")] = None,
     text_col: TextCol = "text",
@@ -215,7 +216,7 @@ def train(
         base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
         learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
         logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
-        compile=compile, liger=liger, index=index, retrieval=retrieval, k=k, push_to_hub=push_to_hub,
+        compile=compile, liger=liger, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
         hub_private=hub_private, target_modules=target_modules.split(",") if target_modules else None,
     )
     settings.update({k: v for k, v in flags.items() if v is not None})

@@ -15,7 +15,7 @@ from pricer.data.items import Item
 from pricer.llm.batching import device_of, right_padded
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
-from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt
 from pricer.predictors.base import prices_from_details
 
 MAX_DEVIATIONS = 6.0
@@ -30,13 +30,15 @@ def log_price_scale(items: list[Item]) -> tuple[float, float]:
 class PromptExamples(torch.utils.data.Dataset):
     """Prompt token ids and the standardised log price as a float label."""
 
-    def __init__(self, items: list[Item], tokenizer, max_length: int, scale: tuple[float, float], contexts=None):
+    def __init__(self, items: list[Item], tokenizer, max_length: int, scale: tuple[float, float], contexts=None,
+                 question: str = QUESTION):
         self.scale = scale
         mean, std = scale
         budget = min(MAX_PROMPT_TOKENS, max_length - 2)
         self.examples = [
             {
-                "input_ids": tokenizer.encode(build_prompt(item.text, tokenizer, budget, context), add_special_tokens=True),
+                "input_ids": tokenizer.encode(build_prompt(item.text, tokenizer, budget, context, question),
+                                              add_special_tokens=True),
                 "labels": (np.log1p(item.price) - mean) / std,
             }
             for item, context in zip(items, contexts or [""] * len(items))

@@ -22,7 +22,7 @@ from pricer.llm.decoding import (
 )
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.prompt_cache import CachedPrompts
-from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt
 from pricer.predictors.base import Predictor, prices_from_details
 
 
@@ -49,6 +49,7 @@ class LLMPredictor(Predictor):
         index: str | None = None,
         k: int = 5,
         gpus: int = 1,
+        question: str = QUESTION,
     ):
         self.base, self.adapter, self.quant, self.decode = base, adapter, quant, check_decode(decode)
         self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
@@ -56,6 +57,7 @@ class LLMPredictor(Predictor):
         self.index, self.k = index, k  # a retrieval index: the k nearest known products go into the prompt
         self._price_index = None
         self.gpus = gpus
+        self.question = question  # the prompt's question: the one the model was trained with
         self.root: Path | None = None  # the run directory an adapter path is relative to
         self._models, self._tokenizer = [], None
 
@@ -73,6 +75,7 @@ class LLMPredictor(Predictor):
             "index": self.index,
             "k": self.k,
             "gpus": self.gpus,
+            "question": self.question,
         }
 
     def fit(self, items):
@@ -192,7 +195,7 @@ class LLMPredictor(Predictor):
     def prompt_ids(self, texts: list[str]) -> list[list[int]]:
         tok = self._tokenizer
         return [
-            tok.encode(build_prompt(t, tok, self.max_prompt_tokens, c), add_special_tokens=True)
+            tok.encode(build_prompt(t, tok, self.max_prompt_tokens, c, self.question), add_special_tokens=True)
             for t, c in zip(texts, self.contexts(texts))
         ]
 

@@ -29,7 +29,7 @@ from pricer.data.items import Item
 from pricer.llm.batching import right_padded
 from pricer.llm.models import check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
-from pricer.llm.prompts import MAX_PROMPT_TOKENS, build_prompt, completion
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt, completion, question_of
 from pricer.predictors.base import Predictor
 from pricer.predictors.registry import load_predictor
 from pricer.storage import atomic_write_json
@@ -69,6 +69,7 @@ class TrainConfig:
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
+    prompt: str = "v1"  # the question before the product: v1 (course v1), v2 (course v2), or a question of its own
     push_to_hub: str | None = None  # USER/RUN: every checkpoint pushed as a commit, as the reference did
     hub_private: bool = True
 
@@ -92,12 +93,14 @@ def read_recipe(path: str | Path) -> dict:
 class CompletionExamples(torch.utils.data.Dataset):
     """Prompt + completion token ids; the labels hide the prompt (-100), so the loss falls on the price alone."""
 
-    def __init__(self, items: list[Item], tokenizer, max_length: int, contexts: list[str] | None = None):
+    def __init__(self, items: list[Item], tokenizer, max_length: int, contexts: list[str] | None = None,
+                 question: str = QUESTION):
         self.examples = []
         for item, context in zip(items, contexts or [""] * len(items)):
             answer_ids = tokenizer.encode(completion(item.price), add_special_tokens=False)
             budget = min(MAX_PROMPT_TOKENS, max_length - len(answer_ids) - 2)  # room for special tokens
-            prompt_ids = tokenizer.encode(build_prompt(item.text, tokenizer, budget, context), add_special_tokens=True)
+            prompt_ids = tokenizer.encode(build_prompt(item.text, tokenizer, budget, context, question),
+                                          add_special_tokens=True)
             ids = prompt_ids + answer_ids
             labels = [-100] * len(prompt_ids) + answer_ids
             self.examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
@@ -215,7 +218,8 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
         tokenizer.save_pretrained(run_dir / weights)
         atomic_write_json(run_dir / "train_result.json",
                           {**result.metrics, "global_step": result.global_step, "skipped_steps": skipped_steps(trainer)})
-        common = dict(base=config.base, adapter=weights, quant=config.quant, index=index_for_predictor, k=config.k)
+        common = dict(base=config.base, adapter=weights, quant=config.quant, index=index_for_predictor, k=config.k,
+                      question=question_of(config.prompt))
         if config.head == "regression":
             from pricer.llm.head import LLMRegressor
 
@@ -349,6 +353,7 @@ def check_config(config: TrainConfig) -> None:
     if not 0 <= config.max_skipped_share < 1:
         raise PricerError(f"max_skipped_share must be at least 0 and below 1, not {config.max_skipped_share}")
     _check_logger(config.report_to)
+    question_of(config.prompt)
     if config.push_to_hub:
         check_hub_push(config.push_to_hub)
 
@@ -446,10 +451,11 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     args = training_arguments(config, run_dir, cuda)
     contexts = _contexts(items, config)
     if regression:
-        examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts)
+        examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts,
+                                  question_of(config.prompt))
         collator, loss = PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss
     else:
-        examples = CompletionExamples(items, tokenizer, config.max_length, contexts)
+        examples = CompletionExamples(items, tokenizer, config.max_length, contexts, question_of(config.prompt))
         collator, loss = PaddedCompletions(tokenizer.pad_token_id), completion_loss_for(model)
     try:
         trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
