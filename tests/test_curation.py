@@ -18,7 +18,7 @@ from pricer.data.curation import (
     scrub_details,
     split,
 )
-from pricer.data.items import Item, read_items
+from pricer.data.items import Item, parse_price, read_items
 
 FEATURES = [
     "Stainless steel body with a brushed finish that resists fingerprints and keeps its shine for years of daily use",
@@ -147,3 +147,32 @@ def test_hub_download_fails_with_one_clear_line_without_internet(tmp_path, monke
         result = run_cli("data", "curate", "hub:Appliances", "--out", tmp_path, env={"HF_HUB_OFFLINE": offline})
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert message in result.stderr
+
+
+def test_listings_in_another_layout_are_mapped_and_curated_by_the_same_rules(tmp_path):
+    """The real 2020 sample (PromptCloud's columns, prices as text such as "$237.68" or a range) and a small table with
+    columns of its own, mapped with --map."""
+    import pandas as pd
+
+    from conftest import SHARED_DATA
+
+    sample = SHARED_DATA / "extra" / "amazon-2020-sample.csv"
+    items, dropped = curate_file(sample, WordTokenizer())
+    table = pd.read_csv(sample, dtype=str, keep_default_na=False)
+    unpriced = sum(parse_price(p) is None for p in table["Selling Price"])  # ranges, blanks
+    assert dropped["no price"] == unpriced > 0 and len(items) + sum(dropped.values()) == len(table)
+    assert items and all(0.5 <= it.price <= 999.49 for it in items)
+    assert Counter(it.category for it in items).most_common(1)[0][0] == "Toys & Games"
+    assert not any("Make sure this fits" in it.text for it in items)
+
+    rows = [{"Name": f"Acme Coffee Maker model {i}", "Cost": f"${10 + i}.99", "Bullets": " | ".join(FEATURES * 2)}
+            for i in range(12)] + [{"Name": "Acme Mug", "Cost": "$5.00 - $9.00", "Bullets": " | ".join(FEATURES * 2)}]
+    pd.DataFrame(rows).to_csv(tmp_path / "shop.csv", index=False)
+    result = run_cli("data", "curate", tmp_path / "shop.csv", "--out", tmp_path / "out", "--tokenizer", "words",
+                     "--test-size", "2", "--map", "title=Name", "--map", "price=Cost", "--map", "features=Bullets")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert report["kept"] == 12 and report["dropped"] == {"no price": 1}
+    assert read_items(tmp_path / "out" / "train.jsonl")[0].text.startswith("Acme Coffee Maker model")
+    unmapped = run_cli("data", "curate", tmp_path / "shop.csv", "--out", tmp_path / "o2", "--tokenizer", "words")
+    assert unmapped.returncode == 2 and "cannot tell the title and price columns (has Name, Cost, Bullets)" in unmapped.stderr

@@ -77,26 +77,33 @@ def _read(spec: str, text_col: str = "text", price_col: str = "price"):
 
 @data_app.command("curate")
 def data_curate(
-    raw: Annotated[list[str], typer.Argument(help="Raw metadata files (.jsonl/.jsonl.gz) or hub:CATEGORY.")],
+    raw: Annotated[list[str], typer.Argument(help="Raw metadata files (.jsonl/.jsonl.gz), hub:CATEGORY, or tables of listings (.csv/.tsv/.parquet).")],
     out: Annotated[Path, typer.Option(help="Directory for train.jsonl, test.jsonl and report.json.")],
     tokenizer: Annotated[str, typer.Option(help="llama3, words, or a transformers tokenizer id/dir.")] = "llama3",
     test_size: Annotated[float, typer.Option(help="Test items: a count, or a fraction below 1.")] = 0.05,
     seed: int = 42,
     balance: Annotated[bool, typer.Option(help="Sample price slots down as the reference did.")] = True,
     slot_cap: Annotated[int, typer.Option(help="Most items kept per whole-dollar price slot.")] = 1200,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for a table in another layout (fields: title, description, features, details, price, category).")] = None,
 ):
-    """Turn raw Amazon Reviews 2023 metadata into curated, balanced train and test items."""
+    """Turn raw listings (Amazon Reviews 2023 metadata, or a table in another layout) into curated, balanced train
+    and test items; rows that cannot be priced are counted, not guessed."""
     from collections import Counter
 
     from pricer.data import curation
     from pricer.data.items import write_items
     from pricer.storage import atomic_write_json
 
+    bad = [m for m in map_ or [] if "=" not in m]
+    if bad:
+        raise PricerError(f"--map {bad[0]!r}: give FIELD=COLUMN, e.g. --map price='Selling Price'")
+    columns = dict(m.split("=", 1) for m in map_ or []) or None
     tok = curation.load_tokenizer(tokenizer)
     items, dropped = [], Counter()
     for source in raw:
         path = curation.download_category(source[4:]) if source.startswith("hub:") else Path(source)
-        got, why = curation.curate_file(path, tok, category=source[4:] if source.startswith("hub:") else None)
+        got, why = curation.curate_file(path, tok, category=source[4:] if source.startswith("hub:") else None,
+                                        columns=columns)
         console.print(f"{source}: kept {len(got):,}, dropped {sum(why.values()):,} {dict(why)}")
         items += got
         dropped += why

@@ -191,12 +191,70 @@ def read_raw_records(path: Path):
         raise PricerError(f"{path}: not a gzip file") from None
 
 
-def curate_file(path: Path, tokenizer, rules: CurationRules | None = None, category: str | None = None):
-    """Items from one raw file and a Counter of why the others were dropped."""
-    category = category or category_from_filename(path)
+# Raw listings in other layouts: which column holds each field of a raw record. The PromptCloud sample of 2020
+# Amazon.com listings (../shared/data/extra/amazon-2020-sample.csv) is known by its columns.
+RAW_FIELDS = ("title", "description", "features", "details", "price", "category")
+LAYOUTS = {
+    "amazon-2020": {"title": "Product Name", "description": "Product Description", "features": "About Product",
+                    "details": "Product Specification", "price": "Selling Price", "category": "Category"},
+}
+TABLE_SUFFIXES = (".csv", ".parquet", ".tsv")
+BOILERPLATE = "Make sure this fits by entering your model number"  # Amazon's, on most listings of 2020
+
+
+def column_map(columns: list[str], given: dict[str, str] | None, path: Path) -> dict[str, str]:
+    """field -> column: the given mapping over the columns named like the fields, or a known layout."""
+    unknown = sorted(set(given or {}) - set(RAW_FIELDS))
+    if unknown:
+        raise PricerError(f"--map {', '.join(unknown)}: fields are {', '.join(RAW_FIELDS)}")
+    mapping = {f: f for f in RAW_FIELDS if f in columns}
+    for layout in LAYOUTS.values():
+        if layout["title"] in columns and layout["price"] in columns:
+            mapping = {f: c for f, c in layout.items() if c in columns}
+    mapping.update(given or {})
+    missing = [c for c in mapping.values() if c not in columns]
+    if missing or "title" not in mapping or "price" not in mapping:
+        raise PricerError(f"{path}: cannot tell the title and price columns (has {', '.join(columns[:12])}); give "
+                          "--map title=COLUMN --map price=COLUMN" + (f"; no column {', '.join(missing)}" if missing else ""))
+    return mapping
+
+
+def read_table_records(path: Path, given: dict[str, str] | None = None):
+    """Yield (row number, raw record, "") from a CSV/TSV/Parquet of listings, its columns mapped to the fields of a
+    raw record; ` | `-separated feature lists become lines, a `A | B | C` category path its first part."""
+    import pandas as pd
+
+    if not path.exists():
+        raise PricerError(f"{path}: no such file")
+    try:
+        if path.suffix == ".parquet":
+            table = pd.read_parquet(path)
+        else:
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, sep="\t" if path.suffix == ".tsv" else ",")
+    except Exception as e:
+        raise PricerError(f"{path}: not a readable table ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+    mapping = column_map([str(c) for c in table.columns], given, path)
+    for n, row in enumerate(table.to_dict("records"), start=2 if path.suffix != ".parquet" else 1):
+        record = {field: row.get(column) for field, column in mapping.items()}
+        if isinstance(record.get("features"), str):
+            parts = (part.strip() for part in record["features"].split(" | "))
+            record["features"] = [part for part in parts if part and not part.startswith(BOILERPLATE)]
+        if isinstance(record.get("category"), str):
+            record["category"] = record["category"].split("|")[0].strip() or None
+        yield n, record, ""
+
+
+def curate_file(path: Path, tokenizer, rules: CurationRules | None = None, category: str | None = None,
+                columns: dict[str, str] | None = None):
+    """Items from one raw file (Amazon Reviews 2023 .jsonl[.gz], or a table of listings in another layout) and a
+    Counter of why the others were dropped."""
+    table = path.suffix in TABLE_SUFFIXES or bool(columns)
+    category = category or (None if table else category_from_filename(path))
+    records = read_table_records(path, columns) if table else read_raw_records(path)
     items, dropped = [], Counter()
-    for _, record, problem in read_raw_records(path):
-        item, why = (None, problem) if problem else curate_record(record, category, tokenizer, rules)
+    for _, record, problem in records:
+        own = (record or {}).pop("category", None) if table else None
+        item, why = (None, problem) if problem else curate_record(record, category or own, tokenizer, rules)
         if item is None:
             dropped[why] += 1
         else:
