@@ -53,6 +53,9 @@ def test_metrics_by_hand(tmp_path):
     lines = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
     assert [(r["truth"], r["guess"], r["error"]) for r in lines] == [(10, 5, 5), (20, 10, 10), (30, 15, 15), (40, 20, 20)]
     assert (tmp_path / "chart.png").read_bytes()[:4] == b"\x89PNG"
+    html = (tmp_path / "chart.html").read_text()
+    assert all(f'"{it.title}"' in html for it in data) and "error $%{customdata[1]:,.2f}" in html
+    assert '<script src="http' not in html and "plotly.js v" in html  # self-contained: opens offline
 
 
 def test_no_number_is_flagged_and_counted():

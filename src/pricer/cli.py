@@ -251,7 +251,7 @@ def evaluate_cmd(
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
-    """Score a model like the reference's Tester; writes summary.json, items.jsonl and chart.png."""
+    """Score a model like the reference's Tester; writes summary.json, items.jsonl, chart.png and chart.html."""
     from pricer.evaluation.tester import RICH_COLOUR, evaluate
 
     items = _read(data, text_col, price_col)
@@ -269,7 +269,7 @@ def evaluate_cmd(
 
     summary = evaluate(predictor, items, out, name=name, batch_size=batch_size, on_row=show)
     print_summary(summary)
-    console.print(f"wrote {out}/summary.json, items.jsonl, chart.png")
+    console.print(f"wrote {out}/summary.json, items.jsonl, chart.png, chart.html")
 
 
 def print_summary(s: dict) -> None:

@@ -5,6 +5,7 @@ Out directory:
     items.jsonl   one line per scored item (truth, guess, error, ...), appended batch by batch
     summary.json  the metrics
     chart.png     truth against guess, titled like the reference
+    chart.html    the same, interactive (plotly, as course v2): hover shows title, guess, truth and error; works offline
 """
 
 import io
@@ -113,6 +114,28 @@ def draw_chart(rows: list[dict], title: str, path: Path) -> None:
     atomic_write_bytes(path, buffer.getvalue())
 
 
+def draw_interactive_chart(rows: list[dict], title: str, path: Path) -> None:
+    """chart.png's scatter as one self-contained HTML file (plotly.js inside it, so it opens without a network)."""
+    import plotly.graph_objects as go
+
+    colours = {GREEN: "green", ORANGE: "orange", RED: "red"}
+    top = max(max(r["truth"] for r in rows), max(r["guess"] for r in rows)) * 1.02
+    figure = go.Figure()
+    figure.add_trace(go.Scatter(x=[0, top], y=[0, top], mode="lines", line={"color": "deepskyblue"}, hoverinfo="skip",
+                                name="guess = truth"))
+    for colour in (GREEN, ORANGE, RED):
+        mine = [r for r in rows if r["colour"] == colour]
+        figure.add_trace(go.Scatter(
+            x=[r["truth"] for r in mine], y=[r["guess"] for r in mine], mode="markers", name=colour,
+            marker={"color": colours[colour], "size": 5},
+            customdata=[[r["title"][:80], r["error"]] for r in mine],
+            hovertemplate="%{customdata[0]}<br>guess $%{y:,.2f}, truth $%{x:,.2f}<br>error $%{customdata[1]:,.2f}"
+                          "<extra></extra>"))
+    figure.update_layout(title=title, xaxis_title="Ground Truth", yaxis_title="Model Estimate", width=1000, height=700,
+                         xaxis_range=[0, top], yaxis_range=[0, top], template="plotly_white")
+    atomic_write_bytes(path, figure.to_html(include_plotlyjs=True, full_html=True).encode("utf-8"))
+
+
 def _read_done(items_file: Path, items: list[Item]) -> list[dict]:
     """Rows already scored by an earlier run; a torn last line is dropped and rewritten."""
     if not items_file.exists():
@@ -165,6 +188,7 @@ def evaluate(
         summary["usage"] = predictor.usage  # tokens and cost of a paid endpoint, this run only (cached answers are free)
     atomic_write_json(out / "summary.json", summary)
     draw_chart(rows, chart_title(name, summary), out / "chart.png")
+    draw_interactive_chart(rows, chart_title(name, summary), out / "chart.html")
     return summary
 
 
