@@ -21,6 +21,11 @@ PRESETS = {
         intermediate_size=14336, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0,
         tie_word_embeddings=False, bos_token_id=128000, eos_token_id=128001,
     ),
+    "llama-3.2-3b": dict(  # course v2's base
+        model_type="llama", hidden_size=3072, num_hidden_layers=28, num_attention_heads=24, num_key_value_heads=8,
+        intermediate_size=8192, vocab_size=128256, max_position_embeddings=8192, rope_theta=500000.0,
+        tie_word_embeddings=True, bos_token_id=128000, eos_token_id=128001,
+    ),
 }
 PEAK_BF16_TFLOPS = {"H100": 989.4, "H200": 989.4, "A100": 312.0}  # dense bf16, the vendors' datasheets
 
