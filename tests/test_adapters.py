@@ -106,3 +106,17 @@ def test_select_scores_the_cached_revisions_and_best_loads_the_winner(offline, a
     rows, best = score_checkpoints("pricer-tests/tiny-run", items, tmp_path / "select", metric="rmsle")
     assert [r["revision"] for r in rows] == list(COMMITS) and best["rmsle"] == min(r["rmsle"] for r in rows)
     assert load_predictor("pricer-tests/tiny-run@best").adapter.endswith(best["revision"])
+
+
+def test_an_ensemble_keeps_a_hub_adapter_as_a_reference_with_its_revision(offline, amazon, tmp_path):
+    from pricer.predictors.ensemble import EnsemblePredictor
+
+    spec = f"pricer-tests/tiny-run@{COMMITS[0]}"
+    items = read_items(f"{amazon / 'dev.jsonl'}[:40]")
+    ensemble = EnsemblePredictor(members=["tfidf", f"fixed:{spec}"], folds=2).fit(items, progress=lambda *_: None)
+    ensemble.save(tmp_path / "ens")
+    reference = json.loads((tmp_path / "ens" / "members" / ensemble.names[1] / "fixed.json").read_text())
+    assert reference == {"model": spec} and not list((tmp_path / "ens").rglob("*.safetensors"))
+    loaded = load_predictor(tmp_path / "ens")
+    assert loaded.fitted[1].adapter.endswith(COMMITS[0])  # the revision, not main
+    assert np.allclose(loaded.predict(TEXTS), ensemble.predict(TEXTS)) and np.all(np.isfinite(loaded.predict(TEXTS)))

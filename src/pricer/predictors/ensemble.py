@@ -20,11 +20,26 @@ from pricer.predictors.registry import BUILTINS, ensemble_recipe, load_predictor
 from pricer.storage import atomic_write_bytes, cache_dir
 
 NOT_REFITTABLE = {"llm", "frontier", "ensemble"}
+FIXED = "fixed"  # a member used as it is: `fixed:MODEL` (a hub adapter USER/RUN@REVISION, an adapter folder, a run)
+REFERENCE = "fixed.json"
 
 
 def member_template(spec: str) -> tuple[str, str, dict]:
-    """(name, kind, params) of a member given as a recipe name, a saved predictor directory, or a training recipe
-    file (.toml) for a language model, which is trained on every fold."""
+    """(name, kind, params) of a member given as a recipe name, a saved predictor directory, a training recipe file
+    (.toml) for a language model, which is trained on every fold, or `fixed:MODEL` for a model that is not refitted:
+    its predictions on the training items stand in for out-of-fold ones (so it must not have been trained on them),
+    and the saved ensemble keeps the reference, revision included, not a copy."""
+    if spec.startswith(f"{FIXED}:"):
+        model = spec.split(":", 1)[1]
+        if model.endswith("@best"):  # the revision `pricer select` chose, kept as it is now
+            from pricer.llm.checkpoints import best_revision
+
+            model = f"{model[:-5]}@{best_revision(model[:-5])}"
+        local = model.split("@")[0]
+        if Path(local).exists():  # a local run or adapter: found from anywhere the ensemble is loaded
+            model = str(Path(local).resolve()) + model[len(local):]
+        name = model.rstrip("/").replace("/", "--")[-60:]
+        return name, FIXED, {"model": model}
     if spec.endswith(".toml"):
         if ensemble_recipe(spec) is not None:
             raise PricerError(f"member {spec!r} is an ensemble recipe; ensembles do not nest")
@@ -71,6 +86,8 @@ class EnsemblePredictor(Predictor):
         self.members, self.folds, self.seed = list(members or []), folds, seed
         self.fitted: list[Predictor] = []
         self.names: list[str] = []
+        self.references: dict[str, str] = {}  # fixed members: name -> model reference
+        self.fills: list[float] = []
         self.stacker = None
 
     def params(self):
@@ -83,34 +100,58 @@ class EnsemblePredictor(Predictor):
         y = np.log1p([it.price for it in items])
         fold_of = np.random.default_rng(self.seed).permutation(len(items)) % self.folds
         oof = np.zeros((len(items), len(templates)))
+        fixed = {m: load_predictor(params["model"]) for m, (_, kind, params) in enumerate(templates) if kind == FIXED}
         for m, (name, kind, params) in enumerate(templates):
-            for k in range(self.folds):
+            if kind == FIXED:
+                oof[:, m] = fixed[m].predict([it.text for it in items])
+            for k in range(self.folds if kind != FIXED else 0):
                 train = [it for it, f in zip(items, fold_of) if f != k]
                 held = [it.text for it, f in zip(items, fold_of) if f == k]
                 oof[fold_of == k, m] = fold_predictions(kind, params, train, held)
-            progress(f"{name}: out-of-fold error ${np.mean(np.abs(oof[:, m] - np.expm1(y))):,.2f}")
+            progress(f"{name}: out-of-fold error ${np.nanmean(np.abs(oof[:, m] - np.expm1(y))):,.2f}"
+                     + (f", no price for {np.isnan(oof[:, m]).sum():,}" if np.isnan(oof[:, m]).any() else ""))
         from sklearn.linear_model import LinearRegression
 
-        self.stacker = LinearRegression(positive=True).fit(np.log1p(oof), y)
+        # a member that names no price for an item (a language model can) stands in with its median guess there
+        self.fills = [float(np.nanmedian(column)) if not np.isnan(column).all() else 0.0 for column in oof.T]
+        self.stacker = LinearRegression(positive=True).fit(self._features(oof), y)
         weights = {t[0]: round(float(c), 3) for t, c in zip(templates, self.stacker.coef_)}
         progress(f"stacker weights {weights}, intercept {self.stacker.intercept_:.3f}")
-        self.names = [t[0] for t in templates]
-        self.fitted = [predictor_class(kind)(**params).fit(items) for _, kind, params in templates]
+        self.names, self.references = [t[0] for t in templates], {}
+        self.fitted = []
+        for m, (name, kind, params) in enumerate(templates):
+            if kind == FIXED:
+                self.references[name] = params["model"]
+                self.fitted.append(fixed[m])
+            else:
+                self.fitted.append(predictor_class(kind)(**params).fit(items))
         return self
+
+    def _features(self, predictions: np.ndarray) -> np.ndarray:
+        filled = np.where(np.isnan(predictions), np.asarray(self.fills)[None, :], predictions)
+        return np.log1p(np.clip(filled, 0.0, None))
 
     def predict(self, texts):
         preds = np.column_stack([member.predict(texts) for member in self.fitted])
-        return np.clip(np.expm1(self.stacker.predict(np.log1p(preds))), 0.0, None)
+        return np.clip(np.expm1(self.stacker.predict(self._features(preds))), 0.0, None)
 
     def save_state(self, path):
         for name, member in zip(self.names, self.fitted):
             target = path / "members" / name
             shutil.rmtree(target, ignore_errors=True)
-            member.save(target)
+            if name in self.references:  # a fixed member: its reference and revision, not a copy of its weights
+                atomic_write_bytes(target / REFERENCE, json.dumps({"model": self.references[name]}).encode())
+            else:
+                member.save(target)
         joblib.dump(self.stacker, path / "stacker.joblib")
         (path / "members.json").write_text(json.dumps(self.names))
+        (path / "fills.json").write_text(json.dumps(self.fills))
 
     def load_state(self, path):
         self.names = json.loads((path / "members.json").read_text())
-        self.fitted = [load_predictor(path / "members" / name) for name in self.names]
+        self.references = {name: json.loads((path / "members" / name / REFERENCE).read_text())["model"]
+                           for name in self.names if (path / "members" / name / REFERENCE).exists()}
+        self.fitted = [load_predictor(self.references.get(name, path / "members" / name)) for name in self.names]
         self.stacker = joblib.load(path / "stacker.joblib")
+        fills = path / "fills.json"  # ensembles saved before members could name no price have none
+        self.fills = json.loads(fills.read_text()) if fills.exists() else [0.0] * len(self.names)
