@@ -49,7 +49,7 @@ def test_no_import_circles():
 
 def test_a_subpackage_per_stage_and_no_flat_modules_left():
     stages = {p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()}
-    assert {"data", "predictors", "llm", "evaluation", "serving"} <= stages
+    assert {"data", "predictors", "llm", "evaluation", "serving", "deals"} <= stages
     flat = {p.stem for p in PACKAGE.glob("*.py")}
     assert flat <= {"__init__", "api", "cli", "demo", "storage"}, flat
 
