@@ -2,7 +2,10 @@ import inspect
 import os
 import subprocess
 import sys
+import tempfile
+import time
 import warnings
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -202,3 +205,31 @@ class Server:
     def __exit__(self, *exc):
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+@contextmanager
+def pricer_serve(*args, env: dict | None = None, timeout: float = 120):
+    """The real `pricer serve` command in its own process on a free loopback port; yields its URL once /health
+    answers."""
+    import httpx
+
+    port, log = free_port(), tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
+    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "serve", "--port", str(port), *map(str, args)],
+                            stdout=subprocess.DEVNULL, stderr=log, text=True, env={**os.environ, **(env or {})})
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(f"{url}/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        if proc.poll() is not None:
+            log.seek(0)
+            raise AssertionError(f"pricer serve exited: {log.read()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()

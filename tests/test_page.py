@@ -4,14 +4,11 @@ deal list, all behind an API key. Set PRICER_SCREENSHOT=docs/page.png to keep th
 
 import os
 import shutil
-import subprocess
-import sys
-import time
 
 import httpx
 import pytest
 
-from conftest import SHARED_DATA, free_port
+from conftest import SHARED_DATA, pricer_serve
 from pricer.data.items import read_items
 from pricer.predictors.registry import make_predictor
 from pricer.retrieval.index import PriceIndex
@@ -41,24 +38,9 @@ def served(amazon, tmp_path_factory):
     items = read_items(amazon / "train.jsonl")
     make_predictor("tfidf").fit(items).save(tmp / "tfidf")
     PriceIndex.build(items[:400]).save(tmp / "index")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pricer.cli", "serve", "--model", str(tmp / "tfidf"), "--port", str(port),
-         "--index", str(tmp / "index"), "--deals", str(SHARED_DATA / "deals" / "offers.jsonl")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PRICER_API_KEY": KEY})
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
+    with pricer_serve("--model", tmp / "tfidf", "--index", tmp / "index", "--deals",
+                      SHARED_DATA / "deals" / "offers.jsonl", env={"PRICER_API_KEY": KEY}) as url:
         yield url, tmp
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 @pytest.mark.slow

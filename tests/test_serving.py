@@ -1,16 +1,14 @@
 """The service on a real loopback port: endpoints, validation, failures, load, clients that vanish."""
 
 import json
-import os
 import socket
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import numpy as np
 import pytest
 
-from conftest import Server, free_port, run_cli
+from conftest import Server, free_port, pricer_serve, run_cli
 from pricer.data.items import read_items
 from pricer.predictors.base import Predictor
 from pricer.predictors.frontier import FrontierPredictor
@@ -138,25 +136,9 @@ def test_frontier_without_key_or_network_is_one_line(amazon, tmp_path):
 @pytest.fixture
 def served_with_key(amazon, tmp_path):
     """The real `pricer serve` command in its own process, its API key taken from PRICER_API_KEY."""
-    import subprocess
-    import sys
-
     make_predictor("tfidf").fit(read_items(f"{amazon / 'dev.jsonl'}[:300]")).save(tmp_path / "m")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "serve", "--model", str(tmp_path / "m"), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PRICER_API_KEY": "sk-test"})
-    try:
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+    with pricer_serve("--model", tmp_path / "m", env={"PRICER_API_KEY": "sk-test"}) as url:
+        yield url
 
 
 @pytest.mark.slow
