@@ -198,3 +198,19 @@ def test_watch_repeats_until_interrupted(model_dir, tmp_path):
     scans = [line for line in lines if "offers from 1 source" in line]
     assert len(scans) >= 3 and "2 new" in scans[0] and "no new deals (2 already surfaced before)" in scans[1]
     assert len(out.splitlines()) == 2 and "stopped after" in err and "Traceback" not in err
+
+
+def test_watch_goes_on_when_a_feed_is_down(model_dir, tmp_path):
+    import threading
+
+    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "deals", f"http://127.0.0.1:{free_port()}/feed.rss",
+                             "--model", str(model_dir), "--forget", "--watch", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    lines = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
+    deadline = time.time() + 120
+    while time.time() < deadline and sum("this scan failed" in line for line in lines) < 2:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0 and sum("could not fetch the feed" in line for line in lines) >= 2

@@ -443,10 +443,17 @@ def deals(
     scans = 0
     try:
         while True:
-            with Progress(console=err, transient=True) as bar:
-                task = bar.add_task("pricing offers", total=None)
-                report = find_deals(sources, predictor, min_discount, store, webhook, say=err.print,
-                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
+            try:
+                with Progress(console=err, transient=True) as bar:
+                    task = bar.add_task("pricing offers", total=None)
+                    report = find_deals(sources, predictor, min_discount, store, webhook, say=err.print,
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+            except PricerError as e:
+                if watch is None:
+                    raise
+                err.print(f"this scan failed: {e}; trying again in {watch:g} s", soft_wrap=True)  # a feed down a while
+                time.sleep(watch)
+                continue
             scans += 1
             shown = report.new if top == 0 or json_lines else report.new[:top]
             if json_lines:
