@@ -37,7 +37,7 @@ def test_bench_full_fine_tuning_asks_liger_only_on_a_gpu(tiny_base, amazon, tmp_
 def test_random_weights_from_a_config_file(tiny_base):
     model = random_weights(str(tiny_base / "config.json"), "cpu")
     assert model.config.num_hidden_layers == 2
-    with pytest.raises(PricerError, match="llama-3.1-8b or a config.json"):
+    with pytest.raises(PricerError, match="llama-3.1-8b, llama-3.2-3b or a config.json"):
         random_weights("gpt-5", "cpu")
 
 

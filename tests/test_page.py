@@ -37,7 +37,7 @@ def served(amazon, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("page")
     items = read_items(amazon / "train.jsonl")
     make_predictor("tfidf").fit(items).save(tmp / "tfidf")
-    PriceIndex.build(items[:400]).save(tmp / "index")
+    PriceIndex.build(items[:200]).save(tmp / "index")
     with pricer_serve("--model", tmp / "tfidf", "--index", tmp / "index", "--deals",
                       SHARED_DATA / "deals" / "offers.jsonl", env={"PRICER_API_KEY": KEY}) as url:
         yield url, tmp
