@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 from pricer.data.items import Item, parse_price
 
 
@@ -121,7 +121,7 @@ def load_tokenizer(name: str):
     try:
         return AutoTokenizer.from_pretrained(name)
     except Exception as e:
-        raise PricerError(f"cannot load tokenizer {name!r}: {str(e).splitlines()[0]}") from None
+        raise PricerError(f"cannot load tokenizer {name!r}: {first_line(e)}") from None
 
 
 def _as_lines(value) -> list[str]:
@@ -232,7 +232,7 @@ def read_table_records(path: Path, given: dict[str, str] | None = None):
         else:
             table = pd.read_csv(path, dtype=str, keep_default_na=False, sep="\t" if path.suffix == ".tsv" else ",")
     except Exception as e:
-        raise PricerError(f"{path}: not a readable table ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        raise PricerError(f"{path}: not a readable table ({type(e).__name__}: {first_line(e)})") from None
     mapping = column_map([str(c) for c in table.columns], given, path)
     for n, row in enumerate(table.to_dict("records"), start=2 if path.suffix != ".parquet" else 1):
         record = {field: row.get(column) for field, column in mapping.items()}
@@ -308,8 +308,7 @@ def download_category(category: str) -> Path:
             hf_hub_download(HUB_DATASET, f"raw/meta_categories/meta_{category}.jsonl", repo_type="dataset")
         )
     except Exception as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PricerError(f"cannot download {category!r} from the Hugging Face hub ({HUB_DATASET}): {reason}") from None
+        raise PricerError(f"cannot download {category!r} from the Hugging Face hub ({HUB_DATASET}): {first_line(e)}") from None
 
 
 def _check_reachable(endpoint: str, timeout: float = 5.0) -> None:

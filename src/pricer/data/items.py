@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 from pricer.storage import atomic_write_text
 
 MAX_TEXT_CHARS = 20_000  # a product text longer than this is cut, never fed whole to a model
@@ -197,8 +197,7 @@ def _hub_rows(name: str):
     try:
         dataset = load_dataset(repo, split=split or "train")
     except Exception as e:  # offline and not cached, no such dataset or split, no network
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PricerError(f"hub:{name}: cannot load it with datasets ({first[:300]})") from None
+        raise PricerError(f"hub:{name}: cannot load it with datasets ({first_line(e)[:300]})") from None
     for n, row in enumerate(dataset, start=1):
         yield n, row, ""
 

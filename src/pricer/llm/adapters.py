@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -27,9 +27,8 @@ def hub_snapshot(repo_id: str, revision: str | None = None) -> Path:
     try:
         return Path(snapshot_download(repo_id, revision=revision))
     except Exception as e:  # offline and not cached, no such repository or revision, no network, no access
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise PricerError(f"{repo_id}@{revision or 'main'}: neither a local directory nor reachable on the Hugging Face "
-                          f"hub ({first})") from None
+                          f"hub ({first_line(e)})") from None
 
 
 def adapter_predictor(folder: Path, base: str | None = None, **params):

@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 from pricer.storage import atomic_write_json, cache_dir
 
 METRICS = {"mae": min, "rmsle": min, "hit_rate": max}
@@ -57,8 +57,7 @@ def hub_checkpoints(repo_id: str) -> list[dict]:
     try:
         commits = HfApi().list_repo_commits(repo_id)
     except Exception as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PricerError(f"{repo_id}: cannot list its commits on the Hugging Face hub ({first})") from None
+        raise PricerError(f"{repo_id}: cannot list its commits on the Hugging Face hub ({first_line(e)})") from None
     rows = []
     for commit in reversed(commits):
         step = re.search(r"step (\d+)", commit.title or "")

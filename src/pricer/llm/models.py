@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 from pricer.llm.bundled import ALIASES, bundled_gguf
 from pricer.storage import cache_dir
 
@@ -55,7 +55,7 @@ def load_tokenizer(base: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(resolve_base(base))
     except OSError as e:
-        raise PricerError(f"cannot load the tokenizer of {base!r}: {str(e).splitlines()[0]}") from None
+        raise PricerError(f"cannot load the tokenizer of {base!r}: {first_line(e)}") from None
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # as the reference: pad = eos
     return tokenizer
@@ -111,7 +111,7 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
     try:
         model = (model_class or AutoModelForCausalLM).from_pretrained(resolve_base(base), dtype=dtype, **kwargs, **model_kwargs)
     except OSError as e:
-        raise PricerError(f"cannot load base model {base!r}: {str(e).splitlines()[0]}") from None
+        raise PricerError(f"cannot load base model {base!r}: {first_line(e)}") from None
     if "device_map" not in kwargs:
         model.to(device)
     if not quiet:

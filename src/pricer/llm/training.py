@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 from pricer.data.items import Item
 from pricer.llm.batching import right_padded
 from pricer.llm.models import check_quant, load_base_model, load_tokenizer
@@ -464,6 +464,5 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     except Exception as e:
         if not config.push_to_hub:
             raise
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise PricerError(f"--push-to-hub {config.push_to_hub}: the hub repository could not be made ({first})") from None
+        raise PricerError(f"--push-to-hub {config.push_to_hub}: the hub repository could not be made ({first_line(e)})") from None
     return trainer, tokenizer

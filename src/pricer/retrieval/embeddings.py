@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError
+from pricer import PricerError, first_line
 from pricer.storage import cache_dir
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
@@ -40,7 +40,7 @@ def _sentence_model(name: str):
     try:
         return SentenceTransformer(location, device="cpu" if not _has_cuda() else None)
     except Exception as e:
-        raise PricerError(f"cannot load embedding model {name!r} from {location}: {str(e).splitlines()[0]}") from None
+        raise PricerError(f"cannot load embedding model {name!r} from {location}: {first_line(e)}") from None
 
 
 def _has_cuda() -> bool:
