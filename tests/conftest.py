@@ -123,14 +123,29 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Receiver:
-    """A webhook receiver on loopback (a real HTTP server in a thread) that keeps every JSON body it accepts; it answers
-    500 to its first `fail_first` requests and waits `delay` seconds before each answer."""
+class LoopbackHTTP:
+    """An http.server handler class served on 127.0.0.1 from a thread; `base` is its address."""
+
+    def __init__(self, handler):
+        import http.server
+        import threading
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self.base = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class Receiver(LoopbackHTTP):
+    """A webhook receiver that keeps every JSON body it accepts; it answers 500 to its first `fail_first` requests and
+    waits `delay` seconds before each answer."""
 
     def __init__(self, fail_first: int = 0, delay: float = 0.0):
         import http.server
         import json
-        import threading
         import time
 
         self.received, self.calls = [], 0
@@ -151,34 +166,23 @@ class Receiver:
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(Handler)
+        self.url = f"{self.base}/hook"
 
 
-class FileServer:
-    """A directory served over HTTP on loopback (http.server in a thread)."""
+class FileServer(LoopbackHTTP):
+    """A directory served over HTTP."""
 
     def __init__(self, directory: Path):
         import functools
         import http.server
-        import threading
 
         class Quiet(http.server.SimpleHTTPRequestHandler):
             def log_message(self, *args):
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Quiet, directory=str(directory)))
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(functools.partial(Quiet, directory=str(directory)))
+        self.url = self.base
 
 
 class Server:

@@ -59,7 +59,3 @@ class DealMemory:
     def mark_sent(self, key: str) -> None:
         with self._db() as db:
             db.execute("UPDATE deals SET notified = 1 WHERE key = ?", (key,))
-
-    def __len__(self) -> int:
-        with self._db() as db:
-            return db.execute("SELECT COUNT(*) FROM deals").fetchone()[0]

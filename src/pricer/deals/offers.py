@@ -32,6 +32,11 @@ class Offer:
     def text(self) -> str:
         return product_text(self.title, self.description)
 
+    @property
+    def key(self) -> str:
+        """What makes two sightings the same offer: its URL, else its title and price."""
+        return self.url or f"{self.title}|{self.price:.2f}"
+
     def to_dict(self) -> dict:
         return asdict(self)
 

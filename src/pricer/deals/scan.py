@@ -26,8 +26,7 @@ class Deal:
 
     @property
     def key(self) -> str:
-        """What makes two sightings the same deal: its URL, else its title and price."""
-        return self.offer.url or f"{self.offer.title}|{self.offer.price:.2f}"
+        return self.offer.key
 
     def to_dict(self) -> dict:
         out = {"title": self.offer.title, "url": self.offer.url, "offer": self.offer.price,
@@ -82,6 +81,6 @@ def scan(sources: list[str], predictor, progress=None) -> Scan:
     reads = [read_offers(source) for source in sources]
     unique = {}  # the same offer in two feeds is priced once
     for offer in (o for r in reads for o in r.offers):
-        unique.setdefault(offer.url or f"{offer.title}|{offer.price:.2f}", offer)
+        unique.setdefault(offer.key, offer)
     deals, unpriced = price_offers(predictor, list(unique.values()), progress)
     return Scan(sorted(deals, key=lambda d: d.discount, reverse=True), reads, unpriced)

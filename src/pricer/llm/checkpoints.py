@@ -18,6 +18,10 @@ METRICS = {"mae": min, "rmsle": min, "hit_rate": max}
 BEST_FILE = "best.json"
 
 
+def iso_time(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
+
 def is_local_run(run: str) -> bool:
     return Path(run).is_dir()
 
@@ -40,8 +44,8 @@ def local_checkpoints(run: Path) -> list[dict]:
         if (folder / "trainer_state.json").exists():
             history = json.loads((folder / "trainer_state.json").read_text()).get("log_history", [])
             losses = [e["loss"] for e in history if "loss" in e and e.get("step", 0) <= step(folder)]
-        when = datetime.fromtimestamp(folder.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")
-        rows.append({"revision": folder.name, "step": step(folder), "loss": losses[-1] if losses else None, "time": when})
+        rows.append({"revision": folder.name, "step": step(folder), "loss": losses[-1] if losses else None,
+                     "time": iso_time(folder.stat().st_mtime)})
     return rows
 
 
@@ -79,7 +83,7 @@ def cached_revisions(repo_id: str) -> list[dict]:
         if ref.is_file():
             refs.setdefault(ref.read_text().strip(), []).append(str(ref.relative_to(repo / "refs")))
     return [{"revision": snap.name, "step": None, "loss": None, "refs": refs.get(snap.name, []),
-             "time": datetime.fromtimestamp(snap.stat().st_mtime, timezone.utc).isoformat(timespec="seconds")}
+             "time": iso_time(snap.stat().st_mtime)}
             for snap in snapshots]
 
 
@@ -104,11 +108,15 @@ def best_revision(run: str) -> str:
     return json.loads(path.read_text())["revision"]
 
 
-def choose(rows: list[dict], metric: str) -> dict:
-    """The row with the best value of metric (lowest error or RMSLE, highest hit rate)."""
+def check_metric(metric: str) -> str:
     if metric not in METRICS:
         raise PricerError(f"--metric must be one of {', '.join(METRICS)}, not {metric!r}")
-    return METRICS[metric](rows, key=lambda r: r[metric])
+    return metric
+
+
+def choose(rows: list[dict], metric: str) -> dict:
+    """The row with the best value of metric (lowest error or RMSLE, highest hit rate)."""
+    return METRICS[check_metric(metric)](rows, key=lambda r: r[metric])
 
 
 def score_checkpoints(run: str, items, out_root: Path, metric: str = "mae", load=None, progress=None) -> tuple[list, dict]:
@@ -118,7 +126,7 @@ def score_checkpoints(run: str, items, out_root: Path, metric: str = "mae", load
     from pricer.predictors.registry import load_predictor
 
     load = load or load_predictor
-    choose([{metric: 0.0}], metric)  # an unknown metric is refused before any scoring
+    check_metric(metric)  # before any scoring
     rows = []
     for checkpoint in list_checkpoints(run):
         revision = checkpoint["revision"]

@@ -104,10 +104,11 @@ class EnsemblePredictor(Predictor):
         for m, (name, kind, params) in enumerate(templates):
             if kind == FIXED:
                 oof[:, m] = fixed[m].predict([it.text for it in items])
-            for k in range(self.folds if kind != FIXED else 0):
-                train = [it for it, f in zip(items, fold_of) if f != k]
-                held = [it.text for it, f in zip(items, fold_of) if f == k]
-                oof[fold_of == k, m] = fold_predictions(kind, params, train, held)
+            else:
+                for k in range(self.folds):
+                    train = [it for it, f in zip(items, fold_of) if f != k]
+                    held = [it.text for it, f in zip(items, fold_of) if f == k]
+                    oof[fold_of == k, m] = fold_predictions(kind, params, train, held)
             progress(f"{name}: out-of-fold error ${np.nanmean(np.abs(oof[:, m] - np.expm1(y))):,.2f}"
                      + (f", no price for {np.isnan(oof[:, m]).sum():,}" if np.isnan(oof[:, m]).any() else ""))
         from sklearn.linear_model import LinearRegression
@@ -117,14 +118,10 @@ class EnsemblePredictor(Predictor):
         self.stacker = LinearRegression(positive=True).fit(self._features(oof), y)
         weights = {t[0]: round(float(c), 3) for t, c in zip(templates, self.stacker.coef_)}
         progress(f"stacker weights {weights}, intercept {self.stacker.intercept_:.3f}")
-        self.names, self.references = [t[0] for t in templates], {}
-        self.fitted = []
-        for m, (name, kind, params) in enumerate(templates):
-            if kind == FIXED:
-                self.references[name] = params["model"]
-                self.fitted.append(fixed[m])
-            else:
-                self.fitted.append(predictor_class(kind)(**params).fit(items))
+        self.names = [t[0] for t in templates]
+        self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
+        self.fitted = [fixed[m] if kind == FIXED else predictor_class(kind)(**params).fit(items)
+                       for m, (_, kind, params) in enumerate(templates)]
         return self
 
     def _features(self, predictions: np.ndarray) -> np.ndarray:
