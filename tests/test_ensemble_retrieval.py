@@ -31,6 +31,19 @@ def test_stacked_ensemble_learns_from_out_of_fold_predictions(pool, tmp_path):
     assert np.allclose(load_predictor(tmp_path / "ens").predict(texts), ensemble.predict(texts))
 
 
+def test_blend_is_the_geometric_mean_of_its_members(pool, tmp_path):
+    """folds = 0: no stacker, each member fitted once on all the items, the prices' geometric mean."""
+    train, test = pool
+    blend = EnsemblePredictor(members=["tfidf", "features"], folds=0).fit(train, progress=lambda *_: None)
+    texts = [it.text for it in test[:20]]
+    members = [make_predictor(name).fit(train).predict(texts) for name in ("tfidf", "features")]
+    assert np.allclose(blend.predict(texts), np.expm1((np.log1p(members[0]) + np.log1p(members[1])) / 2))
+    blend.save(tmp_path / "blend")
+    assert np.allclose(load_predictor(tmp_path / "blend").predict(texts), blend.predict(texts))
+    with pytest.raises(PricerError, match="folds must be 0 .* or at least 2, not 1"):
+        EnsemblePredictor(members=["tfidf", "features"], folds=1).fit(train)
+
+
 def test_ensemble_refuses_what_it_cannot_refit(pool):
     with pytest.raises(PricerError, match="at least two"):
         EnsemblePredictor(members=["tfidf"]).fit(pool[0])

@@ -146,7 +146,7 @@ def fit(
     train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
     members: Annotated[Optional[list[str]], typer.Option(help="Ensemble members: recipe names or model directories.")] = None,
-    folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions.")] = 5,
+    folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions (0: no stacker, the members' geometric mean).")] = 5,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):

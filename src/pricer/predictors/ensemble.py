@@ -2,7 +2,9 @@
 
 The stacker learns only from out-of-fold predictions: each member is refitted on K-1 folds of the training items and
 predicts the fold it did not see. Then every member is refitted on all the items and saved inside the ensemble's
-directory, so the ensemble is one self-contained predictor.
+directory, so the ensemble is one self-contained predictor. With `folds = 0` there is no stacker: the members' log
+prices are averaged with equal weights (their geometric mean), which is how two seeds of one recipe are combined
+without training each on every fold.
 """
 
 import hashlib
@@ -96,7 +98,12 @@ class EnsemblePredictor(Predictor):
     def fit(self, items, progress=print):
         if len(self.members) < 2:
             raise PricerError("an ensemble needs at least two --members")
+        if self.folds == 1 or self.folds < 0:
+            raise PricerError(f"ensemble folds must be 0 (a geometric mean of the members) or at least 2, not {self.folds}")
         templates = [member_template(m) for m in self.members]
+        self.names = [t[0] for t in templates]
+        if self.folds == 0:
+            return self._fit_blend(templates, items, progress)
         y = np.log1p([it.price for it in items])
         fold_of = np.random.default_rng(self.seed).permutation(len(items)) % self.folds
         oof = np.zeros((len(items), len(templates)))
@@ -118,10 +125,19 @@ class EnsemblePredictor(Predictor):
         self.stacker = LinearRegression(positive=True).fit(self._features(oof), y)
         weights = {t[0]: round(float(c), 3) for t, c in zip(templates, self.stacker.coef_)}
         progress(f"stacker weights {weights}, intercept {self.stacker.intercept_:.3f}")
-        self.names = [t[0] for t in templates]
         self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
         self.fitted = [fixed[m] if kind == FIXED else predictor_class(kind)(**params).fit(items)
                        for m, (_, kind, params) in enumerate(templates)]
+        return self
+
+    def _fit_blend(self, templates, items, progress):
+        """folds = 0: every member fitted once on all the items; predictions are their geometric mean."""
+        self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
+        self.fitted = []
+        for name, kind, params in templates:
+            self.fitted.append(load_predictor(params["model"]) if kind == FIXED else predictor_class(kind)(**params).fit(items))
+            progress(f"{name}: fitted")
+        self.fills, self.stacker = [0.0] * len(templates), None
         return self
 
     def _features(self, predictions: np.ndarray) -> np.ndarray:
@@ -130,6 +146,8 @@ class EnsemblePredictor(Predictor):
 
     def predict(self, texts):
         preds = np.column_stack([member.predict(texts) for member in self.fitted])
+        if self.stacker is None:  # a blend: a member that names no price is left out of that item's mean
+            return np.expm1(np.nanmean(np.log1p(np.clip(preds, 0.0, None)), axis=1))
         return np.clip(np.expm1(self.stacker.predict(self._features(preds))), 0.0, None)
 
     def save_state(self, path):
@@ -140,7 +158,8 @@ class EnsemblePredictor(Predictor):
                 atomic_write_bytes(target / REFERENCE, json.dumps({"model": self.references[name]}).encode())
             else:
                 member.save(target)
-        joblib.dump(self.stacker, path / "stacker.joblib")
+        if self.stacker is not None:
+            joblib.dump(self.stacker, path / "stacker.joblib")
         (path / "members.json").write_text(json.dumps(self.names))
         (path / "fills.json").write_text(json.dumps(self.fills))
 
@@ -149,6 +168,6 @@ class EnsemblePredictor(Predictor):
         self.references = {name: json.loads((path / "members" / name / REFERENCE).read_text())["model"]
                            for name in self.names if (path / "members" / name / REFERENCE).exists()}
         self.fitted = [load_predictor(self.references.get(name, path / "members" / name)) for name in self.names]
-        self.stacker = joblib.load(path / "stacker.joblib")
+        self.stacker = joblib.load(path / "stacker.joblib") if (path / "stacker.joblib").exists() else None  # a blend
         fills = path / "fills.json"  # ensembles saved before members could name no price have none
         self.fills = json.loads(fills.read_text()) if fills.exists() else [0.0] * len(self.names)
