@@ -20,6 +20,7 @@ KINDS = {
     "embed-rf": "pricer.predictors.embedding:EmbeddingForestPredictor",
     "embed-knn": "pricer.predictors.embedding:EmbeddingKnnPredictor",
     "dnn": "pricer.predictors.dnn:DeepNetPredictor",
+    "sparse-mlp": "pricer.predictors.sparse_mlp:SparseMLPPredictor",
     "llm": "pricer.llm.predictor:LLMPredictor",
     "llm-regressor": "pricer.llm.head:LLMRegressor",
     "llm-recipe": "pricer.llm.training:RecipePredictor",
@@ -40,6 +41,7 @@ RECIPES = {
     "embed-knn": ("embed-knn", {}),
     "dnn": ("dnn", {}),  # the course v2's size: hidden 4096, 8 residual blocks (a GPU's work)
     "dnn-small": ("dnn", {"hidden": 1024, "blocks": 4}),  # a CPU's size
+    "sparse-mlp": ("sparse-mlp", {}),  # Mercari-style: TF-IDF -> 256 -> 64 -> 64 -> 1, four networks averaged
     "ensemble": ("ensemble", {}),  # with --members
 }
 
