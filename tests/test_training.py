@@ -15,6 +15,7 @@ from pricer.data.items import read_items
 from pricer.llm.prompts import PRICE_PREFIX, QUESTION, QUESTIONS, question_of
 from pricer.llm.training import (
     CompletionExamples,
+    PackedCompletions,
     PaddedCompletions,
     completion_loss_for,
     read_recipe,
@@ -56,6 +57,70 @@ def test_loss_at_the_price_positions_equals_the_models_own_loss(tiny_base, token
     loss.backward()
     assert torch.allclose(loss, expected, atol=1e-4)
     assert torch.allclose(model.model.embed_tokens.weight.grad, expected_grad, atol=1e-5)
+
+
+def test_padding_free_batches_give_the_same_loss_and_gradients(tiny_base, tokenizer, amazon):
+    """One flattened row (positions restarting per example, no mask) against the padded batch: the same loss and the
+    same gradients, so `padding_free = true` changes the speed of a run, not what it learns."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    examples = list(CompletionExamples(read_items(f"{amazon / 'dev.jsonl'}[:6]"), tokenizer, max_length=120))
+    results = []
+    for collator in (PaddedCompletions(tokenizer.pad_token_id), PackedCompletions()):
+        batch = collator(examples)
+        labels = batch.pop("labels")
+        loss = completion_loss_for(model)(model(**batch), labels)
+        loss.backward()
+        results.append((loss.detach(), model.model.embed_tokens.weight.grad.clone()))
+        model.zero_grad()
+    (padded_loss, padded_grad), (packed_loss, packed_grad) = results
+    assert packed_grad.abs().sum() > 0
+    assert torch.allclose(packed_loss, padded_loss, atol=1e-5)
+    assert torch.allclose(packed_grad, padded_grad, atol=1e-6)
+
+
+def test_padding_free_training_run(tiny_base, amazon, tmp_path):
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out", tmp_path / "run",
+                     "--max-steps", "2", "--batch-size", "8", "--save-steps", "0", "--logging-steps", "1", "--padding-free")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["padding_free"] is True
+    assert json.loads((tmp_path / "run" / "train_result.json").read_text())["train_loss"] > 0
+
+
+def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_base, amazon):
+    import torch
+
+    from pricer.llm.head import (
+        PackedPrompts,
+        PaddedPrompts,
+        PromptExamples,
+        absolute_error_loss,
+        load_head_model,
+        log_price_scale,
+        packed_absolute_error_loss_for,
+    )
+    from pricer.llm.models import load_tokenizer
+
+    items = read_items(f"{amazon / 'dev.jsonl'}[:6]")
+    tokenizer = load_tokenizer(str(tiny_base))
+    model = load_head_model(str(tiny_base), "cpu", full_precision=True)
+    torch.nn.init.normal_(model.score.weight, std=0.02)  # a fresh head is zero: no gradient would reach the body
+    examples = list(PromptExamples(items, tokenizer, 120, log_price_scale(items)))
+    results = []
+    for collator, loss_fn in ((PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss),
+                              (PackedPrompts(), packed_absolute_error_loss_for(model))):
+        batch = collator(examples)
+        labels = batch.pop("labels")
+        loss = loss_fn(model(**batch), labels)
+        loss.backward()
+        results.append((loss.detach(), model.model.embed_tokens.weight.grad.clone(), model.score.weight.grad.clone()))
+        model.zero_grad()
+    (padded_loss, *padded_grads), (packed_loss, *packed_grads) = results
+    assert torch.allclose(packed_loss, padded_loss, atol=1e-5)
+    for packed, padded in zip(packed_grads, padded_grads):
+        assert packed.abs().sum() > 0 and torch.allclose(packed, padded, atol=1e-6)
 
 
 def test_train_writes_a_run_with_checkpoints_and_adapter(tiny_run):
@@ -187,7 +252,7 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
     assert np.abs(guess - truth).mean() < 0.5 * np.abs(truth.mean() - truth).mean()
 
     result = run_cli("train", "--base", tiny_base, "--head", "regression", "--train", spec, "--out", tmp_path / "lora",
-                     "--max-steps", "2", "--batch-size", "4", "--save-steps", "1")
+                     "--max-steps", "2", "--batch-size", "4", "--save-steps", "1", "--padding-free")  # the LoRA-wrapped head
     assert result.returncode == 0, result.stderr[-3000:]
     for run in (tmp_path / "lora", f"{tmp_path / 'lora'}@checkpoint-1"):
         assert np.isfinite(load_predictor(run).predict([items[0].text])).all()

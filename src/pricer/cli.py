@@ -205,6 +205,7 @@ def train(
     gradient_checkpointing: Optional[bool] = None,
     compile: Annotated[Optional[bool], typer.Option(help="torch.compile the model: fused element-wise kernels (small models).")] = None,
     liger: Annotated[Optional[bool], typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = None,
+    padding_free: Annotated[Optional[bool], typer.Option(help="A batch's examples end to end in one row: no FLOP on padding.")] = None,
     index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
     retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
     k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
@@ -223,7 +224,7 @@ def train(
         base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
         learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
         logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
-        compile=compile, liger=liger, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
+        compile=compile, liger=liger, padding_free=padding_free, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
         hub_private=hub_private, target_modules=target_modules.split(",") if target_modules else None,
     )
     settings.update({k: v for k, v in flags.items() if v is not None})

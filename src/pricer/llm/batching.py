@@ -1,4 +1,5 @@
-"""Devices and batch layouts: a replica per GPU, left padding for inference, right padding for training.
+"""Devices and batch layouts: a replica per GPU, left padding for inference, right padding or one flattened row for
+training.
 """
 
 import os
@@ -36,3 +37,14 @@ def right_padded(rows: list[list], value) -> torch.Tensor:
     """Rows of different lengths as one tensor, `value` filling their ends: the training layout."""
     width = max(len(r) for r in rows)
     return torch.tensor([r + [value] * (width - len(r)) for r in rows])
+
+
+def flattened(examples: list[dict]) -> dict:
+    """A batch's examples end to end in one row, with positions that restart at 0 for each: transformers reads the
+    restarts as sequence boundaries and builds a block-diagonal causal mask, so no token attends across examples and
+    no FLOP goes to padding. Without a cache only: with one it does not look for the restarts."""
+    return {
+        "input_ids": torch.tensor([[t for e in examples for t in e["input_ids"]]]),
+        "position_ids": torch.tensor([[p for e in examples for p in range(len(e["input_ids"]))]]),
+        "use_cache": False,
+    }

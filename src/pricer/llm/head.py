@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from pricer.data.items import Item
-from pricer.llm.batching import device_of, right_padded
+from pricer.llm.batching import device_of, flattened, right_padded
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt
@@ -64,6 +64,30 @@ class PaddedPrompts:
             "attention_mask": right_padded([[1] * len(i) for i in ids], 0),
             "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32),
         }
+
+
+class PackedPrompts:
+    """Collator for padding-free training: the examples end to end in one row (see batching.flattened); the label is
+    at each example's last token and -100 elsewhere, so the head is read exactly where the padded layout reads it."""
+
+    def __call__(self, examples: list[dict]) -> dict:
+        labels = [value for e in examples for value in [-100.0] * (len(e["input_ids"]) - 1) + [e["labels"]]]
+        return {**flattened(examples), "labels": torch.tensor([labels], dtype=torch.float32),
+                "output_hidden_states": True}
+
+
+def packed_absolute_error_loss_for(model):
+    """absolute_error_loss for PackedPrompts batches: the head applied to the final hidden state at each labelled
+    position (the model's own output reads only the row's last token)."""
+    head = next(module for name, module in model.named_modules() if name.split(".")[-1] in ("score", "classifier"))
+
+    def packed_absolute_error_loss(outputs, labels, num_items_in_batch=None):
+        labelled = labels != -100
+        values = head(outputs.hidden_states[-1][labelled])[:, 0].float()
+        total = torch.nn.functional.l1_loss(values, labels[labelled].float(), reduction="sum")
+        return total / (num_items_in_batch if num_items_in_batch is not None else labelled.sum())
+
+    return packed_absolute_error_loss
 
 
 def absolute_error_loss(outputs, labels, num_items_in_batch=None):

@@ -26,7 +26,7 @@ import torch
 
 from pricer import PricerError, first_line
 from pricer.data.items import Item
-from pricer.llm.batching import right_padded
+from pricer.llm.batching import flattened, right_padded
 from pricer.llm.models import check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt, completion, question_of
@@ -66,6 +66,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile: fuses the many small element-wise kernels that dominate a small model's step
     liger: bool = False  # liger-kernel's fused Triton kernels for the norms, rotary embedding and SwiGLU (GPU only)
+    padding_free: bool = False  # a batch's examples end to end in one row: no FLOP spent on padding
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
@@ -125,6 +126,19 @@ class PaddedCompletions:
             "labels": right_padded([e["labels"] for e in examples], -100),
             "output_hidden_states": True,
             "logits_to_keep": 1,  # the model's own logits: one position, unused
+        }
+
+
+class PackedCompletions:
+    """Collator for padding-free training (`padding_free = true`): the same examples, loss and gradients as
+    PaddedCompletions. Each example's first label is a prompt token's -100, so the shifted loss never crosses a join."""
+
+    def __call__(self, examples: list[dict]) -> dict:
+        return {
+            **flattened(examples),
+            "labels": torch.tensor([[label for e in examples for label in e["labels"]]]),
+            "output_hidden_states": True,
+            "logits_to_keep": 1,
         }
 
 
@@ -412,11 +426,13 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     from transformers import Trainer, set_seed
 
     from pricer.llm.head import (
+        PackedPrompts,
         PaddedPrompts,
         PromptExamples,
         absolute_error_loss,
         load_head_model,
         log_price_scale,
+        packed_absolute_error_loss_for,
     )
     from pricer.llm.models import best_device
 
@@ -453,10 +469,12 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     if regression:
         examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts,
                                   question_of(config.prompt))
-        collator, loss = PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss
+        collator, loss = ((PackedPrompts(), packed_absolute_error_loss_for(model)) if config.padding_free
+                          else (PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss))
     else:
         examples = CompletionExamples(items, tokenizer, config.max_length, contexts, question_of(config.prompt))
-        collator, loss = PaddedCompletions(tokenizer.pad_token_id), completion_loss_for(model)
+        collator = PackedCompletions() if config.padding_free else PaddedCompletions(tokenizer.pad_token_id)
+        loss = completion_loss_for(model)
     try:
         trainer = Trainer(model=model, args=args, train_dataset=examples, data_collator=collator, compute_loss_func=loss,
                           callbacks=[skip_non_finite_steps(config.max_skipped_share)],
