@@ -25,13 +25,14 @@ def test_bench_infer_and_train_on_a_tiny_model(tiny_base, amazon, tmp_path):
     assert too_short.returncode == 2 and "more than the 2 warm-up steps" in too_short.stderr
 
 
-def test_bench_full_fine_tuning_asks_liger_only_on_a_gpu(tiny_base, amazon, tmp_path):
+def test_bench_full_fine_tuning_padding_free_asks_liger_only_on_a_gpu(tiny_base, amazon, tmp_path):
     result = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "3",
-                     "--batch-size", "2", "--lora-r", "0", "--liger", "--out", tmp_path / "full.json")
+                     "--batch-size", "2", "--lora-r", "0", "--liger", "--padding-free", "--out", tmp_path / "full.json")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "liger's kernels are written for GPUs" in result.stderr
     figures = json.loads((tmp_path / "full.json").read_text())
-    assert figures["lora_r"] == 0 and figures["liger"] is False and figures["tokens_per_s"] > 0
+    assert figures["lora_r"] == 0 and figures["liger"] is False and figures["padding_free"] is True
+    assert figures["tokens_per_s"] > 0
 
 
 def test_random_weights_from_a_config_file(tiny_base):

@@ -582,6 +582,7 @@ def bench_train_cmd(
     gradient_checkpointing: bool = False,
     compile: Annotated[bool, typer.Option(help="torch.compile the model (the Trainer's torch_compile).")] = False,
     liger: Annotated[bool, typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = False,
+    padding_free: Annotated[bool, typer.Option(help="A batch's examples end to end in one row: no FLOP on padding.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """tokens/s of LoRA training (or full fine-tuning, --lora-r 0) through the same Trainer set-up as `pricer train`."""
@@ -592,7 +593,7 @@ def bench_train_cmd(
     targets = "all-linear" if lora_targets == "all-linear" else lora_targets.split(",")
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
                          lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile, liger=liger,
-                         gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
+                         padding_free=padding_free, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
     needed = steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))  # a full batch for every process and step
     items = _read(data)
     items = (items * -(-needed // len(items)))[:needed]  # a short last batch would make torch.compile compile again

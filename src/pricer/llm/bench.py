@@ -168,6 +168,7 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
         "batch_size": config.batch_size,
         "gradient_checkpointing": config.gradient_checkpointing,
         "compiled": config.compile,
+        "padding_free": config.padding_free,
         "liger": trainer.args.use_liger_kernel,  # False where asked but not applied (CPU)
         "lora_r": config.lora_r,
         "lora_dropout": config.lora_dropout,
