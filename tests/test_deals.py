@@ -175,42 +175,48 @@ def test_deals_command_on_the_real_offers(model_dir, tmp_path):
     assert [r["discount"] for r in rows] == sorted((r["discount"] for r in rows), reverse=True)
 
 
-def test_watch_repeats_until_interrupted(model_dir, tmp_path):
+# `pricer deals --watch` under a handler for Ctrl-C even where the suite was started in the background (a shell's
+# background job ignores SIGINT, its children inherit that, and Python then installs no KeyboardInterrupt handler)
+PRICER_INTERRUPTIBLE = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                        "import sys; sys.argv[0] = 'pricer'; from pricer.cli import main; main()"]
+
+
+def watch_then_interrupt(args: list, marker: str, times: int) -> tuple[int, str, list[str]]:
+    """Run `pricer ARGS` until `marker` has appeared `times` times on stderr (at most 120 s), then press Ctrl-C:
+    its exit code, stdout and stderr lines. The process never outlives the test."""
     import threading
 
-    (tmp_path / "deals.rss").write_text(RSS)
-    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "deals", str(tmp_path / "deals.rss"), "--model",
-                             str(model_dir), "--memory", str(tmp_path / "m.sqlite"), "--watch", "0.2", "--json",
-                             "--min-discount", "-100000"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*PRICER_INTERRUPTIBLE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
     reader.start()
-    deadline = time.time() + 120
-    while time.time() < deadline and sum("offers from 1 source" in line for line in lines) < 3:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    out = proc.stdout.read()
-    proc.wait(timeout=30)
-    reader.join(timeout=10)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and sum(marker in line for line in lines) < times:
+            time.sleep(0.1)
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)  # a few lines on stdout: the pipe cannot fill before it ends
+        out = proc.stdout.read()
+        reader.join(timeout=10)
+        return proc.returncode, out, lines
+    finally:
+        proc.kill()
+
+
+def test_watch_repeats_until_interrupted(model_dir, tmp_path):
+    (tmp_path / "deals.rss").write_text(RSS)
+    code, out, lines = watch_then_interrupt(["deals", tmp_path / "deals.rss", "--model", model_dir, "--memory",
+                                             tmp_path / "m.sqlite", "--watch", "0.2", "--json", "--min-discount",
+                                             "-100000"], "offers from 1 source", 3)
     err = "".join(lines)
-    assert proc.returncode == 0, err[-2000:]
+    assert code == 0, err[-2000:]
     scans = [line for line in lines if "offers from 1 source" in line]
     assert len(scans) >= 3 and "2 new" in scans[0] and "no new deals (2 already surfaced before)" in scans[1]
     assert len(out.splitlines()) == 2 and "stopped after" in err and "Traceback" not in err
 
 
 def test_watch_goes_on_when_a_feed_is_down(model_dir, tmp_path):
-    import threading
-
-    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "deals", f"http://127.0.0.1:{free_port()}/feed.rss",
-                             "--model", str(model_dir), "--forget", "--watch", "0.2"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    lines = []
-    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()
-    deadline = time.time() + 120
-    while time.time() < deadline and sum("this scan failed" in line for line in lines) < 2:
-        time.sleep(0.1)
-    proc.send_signal(signal.SIGINT)
-    proc.communicate(timeout=30)
-    assert proc.returncode == 0 and sum("could not fetch the feed" in line for line in lines) >= 2
+    code, _, lines = watch_then_interrupt(["deals", f"http://127.0.0.1:{free_port()}/feed.rss", "--model", model_dir,
+                                           "--forget", "--watch", "0.2"], "this scan failed", 2)
+    assert code == 0 and sum("could not fetch the feed" in line for line in lines) >= 2
