@@ -66,7 +66,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     compile: bool = False  # torch.compile: fuses the many small element-wise kernels that dominate a small model's step
     liger: bool = False  # liger-kernel's fused Triton kernels for the norms, rotary embedding and SwiGLU (GPU only)
-    padding_free: bool = False  # a batch's examples end to end in one row: no FLOP spent on padding
+    padding_free: bool = False  # a batch's examples end to end in one row: no FLOP on padding (flex attention on GPUs)
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
@@ -458,6 +458,10 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         model.print_trainable_parameters()
 
     cuda = torch.cuda.is_available()
+    if config.padding_free and cuda:
+        # SDPA would read the joins as a dense mask over the whole row and fall off its fast kernels: 3x slower at the 8B
+        # shape (docs/performance.md). Flex attention skips the masked blocks; it compiles for about 100 s first.
+        model.set_attn_implementation("flex_attention")
     if cuda and torch.cuda.device_count() > 1 and "LOCAL_RANK" not in os.environ:
         print(
             f"warning: {torch.cuda.device_count()} GPUs in one process: the Trainer falls back to DataParallel, slower "
