@@ -181,9 +181,9 @@ PRICER_INTERRUPTIBLE = [sys.executable, "-c", "import signal; signal.signal(sign
                         "import sys; sys.argv[0] = 'pricer'; from pricer.cli import main; main()"]
 
 
-def watch_then_interrupt(args: list, marker: str, times: int) -> tuple[int, str, list[str]]:
-    """Run `pricer ARGS` until `marker` has appeared `times` times on stderr (at most 120 s), then press Ctrl-C:
-    its exit code, stdout and stderr lines. The process never outlives the test."""
+def watch_then_interrupt(args: list, marker: str, times: int, sig=signal.SIGINT) -> tuple[int, str, list[str]]:
+    """Run `pricer ARGS` until `marker` has appeared `times` times on stderr (at most 120 s), then press Ctrl-C (or
+    send `sig`): its exit code, stdout and stderr lines. The process never outlives the test."""
     import threading
 
     proc = subprocess.Popen([*PRICER_INTERRUPTIBLE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -195,7 +195,7 @@ def watch_then_interrupt(args: list, marker: str, times: int) -> tuple[int, str,
         deadline = time.time() + 120
         while time.time() < deadline and sum(marker in line for line in lines) < times:
             time.sleep(0.1)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(sig)
         proc.wait(timeout=30)  # a few lines on stdout: the pipe cannot fill before it ends
         out = proc.stdout.read()
         reader.join(timeout=10)
@@ -216,7 +216,8 @@ def test_watch_repeats_until_interrupted(model_dir, tmp_path):
     assert len(out.splitlines()) == 2 and "stopped after" in err and "Traceback" not in err
 
 
-def test_watch_goes_on_when_a_feed_is_down(model_dir, tmp_path):
+def test_watch_goes_on_when_a_feed_is_down_and_stops_on_sigterm(model_dir, tmp_path):
     code, _, lines = watch_then_interrupt(["deals", f"http://127.0.0.1:{free_port()}/feed.rss", "--model", model_dir,
-                                           "--forget", "--watch", "0.2"], "this scan failed", 2)
+                                           "--forget", "--watch", "0.2"], "this scan failed", 2, signal.SIGTERM)
     assert code == 0 and sum("could not fetch the feed" in line for line in lines) >= 2
+    assert "stopped after 0 scans" in "".join(lines)

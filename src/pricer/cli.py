@@ -438,6 +438,8 @@ def deals(
 
     if watch is not None and watch <= 0:
         raise PricerError(f"--watch {watch}: give a positive number of seconds")
+    if watch is not None:
+        _stop_on_sigterm()
     webhook = Webhook(notify) if notify else None
     store = None if forget else DealMemory(memory or default_memory())
     predictor = _load_model(model, decode, base=base, quant=quant)
@@ -470,6 +472,17 @@ def deals(
             time.sleep(watch)
     except KeyboardInterrupt:
         err.print(f"stopped after {scans} scan{'s' * (scans != 1)}")
+
+
+def _stop_on_sigterm() -> None:
+    """`kill` (a service manager's stop, or the only way to stop a run under nohup, where Ctrl-C is ignored) ends a
+    --watch loop as Ctrl-C does: the scan under way is dropped and the number of scans said."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
 
 
 def _deals_table(deals) -> Table:
