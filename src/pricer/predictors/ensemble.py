@@ -102,12 +102,15 @@ class EnsemblePredictor(Predictor):
             raise PricerError(f"ensemble folds must be 0 (a geometric mean of the members) or at least 2, not {self.folds}")
         templates = [member_template(m) for m in self.members]
         self.names = [t[0] for t in templates]
-        if self.folds == 0:
-            return self._fit_blend(templates, items, progress)
+        self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
+        fixed = {m: load_predictor(params["model"]) for m, (_, kind, params) in enumerate(templates) if kind == FIXED}
+        if self.folds == 0:  # a blend: no out-of-fold predictions, no stacker
+            self.fills, self.stacker = [0.0] * len(templates), None
+            self.fitted = self._fit_on_all(templates, fixed, items, progress)
+            return self
         y = np.log1p([it.price for it in items])
         fold_of = np.random.default_rng(self.seed).permutation(len(items)) % self.folds
         oof = np.zeros((len(items), len(templates)))
-        fixed = {m: load_predictor(params["model"]) for m, (_, kind, params) in enumerate(templates) if kind == FIXED}
         for m, (name, kind, params) in enumerate(templates):
             if kind == FIXED:
                 oof[:, m] = fixed[m].predict([it.text for it in items])
@@ -125,20 +128,17 @@ class EnsemblePredictor(Predictor):
         self.stacker = LinearRegression(positive=True).fit(self._features(oof), y)
         weights = {t[0]: round(float(c), 3) for t, c in zip(templates, self.stacker.coef_)}
         progress(f"stacker weights {weights}, intercept {self.stacker.intercept_:.3f}")
-        self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
-        self.fitted = [fixed[m] if kind == FIXED else predictor_class(kind)(**params).fit(items)
-                       for m, (_, kind, params) in enumerate(templates)]
+        self.fitted = self._fit_on_all(templates, fixed, items, progress)
         return self
 
-    def _fit_blend(self, templates, items, progress):
-        """folds = 0: every member fitted once on all the items; predictions are their geometric mean."""
-        self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
-        self.fitted = []
-        for name, kind, params in templates:
-            self.fitted.append(load_predictor(params["model"]) if kind == FIXED else predictor_class(kind)(**params).fit(items))
-            progress(f"{name}: fitted")
-        self.fills, self.stacker = [0.0] * len(templates), None
-        return self
+    @staticmethod
+    def _fit_on_all(templates, fixed: dict, items, progress) -> list[Predictor]:
+        """Every member fitted on all the items (a fixed one as it is): what the saved ensemble predicts with."""
+        fitted = []
+        for m, (name, kind, params) in enumerate(templates):
+            fitted.append(fixed[m] if kind == FIXED else predictor_class(kind)(**params).fit(items))
+            progress(f"{name}: fitted on all {len(items):,} items")
+        return fitted
 
     def _features(self, predictions: np.ndarray) -> np.ndarray:
         filled = np.where(np.isnan(predictions), np.asarray(self.fills)[None, :], predictions)
