@@ -92,6 +92,24 @@ def test_replicas_share_the_batches_and_agree_with_one_model(tiny_base, amazon):
         assert one == pytest.approx(two, rel=1e-4, nan_ok=True)
 
 
+def test_replica_processes_agree_with_one_process(tiny_run, amazon):
+    """`--gpus N` runs a process per GPU; here two processes that see no GPU, over the saved run."""
+    from pricer.llm.replicas import ReplicaProcesses
+
+    texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[:9]")]
+    predictor = load_predictor(tiny_run)
+    predictor.decode, predictor.batch_size = "mean", 2  # the mean differs from text to text: an order that is lost shows
+    here = [d["price"] for d in predictor.predict_details(texts)]
+    assert len(set(here)) == len(texts)
+    processes = ReplicaProcesses(predictor.one_replica(), ["", ""])
+    try:
+        assert [d["price"] for d in processes.predict_details(texts)] == pytest.approx(here, rel=1e-5)
+        assert [d["price"] for d in processes.predict_details(texts[:1])] == pytest.approx(here[:1], rel=1e-5)
+        assert len(processes._pool._processes) == 2
+    finally:
+        processes.close()
+
+
 def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(tiny_base, amazon):
     """The KV-cache path (each prompt run once, the beams' digits fed after it) finds the same prices with the same
     probabilities as re-reading prompt + digits for every beam and step."""

@@ -136,8 +136,7 @@ class LLMRegressor(LLMPredictor):
 
         return load_base_model(str(tuned_whole), device=device, quiet=True, model_class=AutoModelForSequenceClassification)
 
-    def predict_details(self, texts: list[str]) -> list[dict]:
-        self._ensure_loaded()
+    def predict_details_here(self, texts: list[str]) -> list[dict]:
         prompts = self.prompt_ids(texts)
         values = np.empty(len(prompts))
 

@@ -5,6 +5,7 @@ a Hugging Face hub id (models.py). A run directory written by `pricer train` hol
 predictor loads base + adapter and decodes the price from the next-token distribution (decoding.py).
 """
 
+import copy
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import torch
 
 from pricer import PricerError
-from pricer.llm.batching import device_of, inference_devices, left_padded
+from pricer.llm.batching import device_of, inference_devices, left_padded, replica_slots
 from pricer.llm.decoding import (
     DigitVocab,
     check_decode,
@@ -23,14 +24,16 @@ from pricer.llm.decoding import (
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.prompt_cache import CachedPrompts
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt
+from pricer.llm.replicas import ReplicaProcesses
 from pricer.predictors.base import Predictor, prices_from_details
 
 
 class LLMPredictor(Predictor):
     """Base model (+ LoRA adapter), prompted with the reference's prompt, price read by the chosen decoder.
 
-    With several GPUs (`gpus`), each holds a replica and the batches of every forward pass are shared among them,
-    one thread per replica (the GPUs work while Python waits, so threads are enough).
+    With several GPUs (`gpus`), each holds a replica in a process of its own that predicts a share of the texts
+    (replicas.py). Replicas handed over already in memory (from_loaded: the benchmarks) share the batches of every
+    forward pass instead, one thread each.
     """
 
     kind = "llm"
@@ -60,6 +63,7 @@ class LLMPredictor(Predictor):
         self.question = question  # the prompt's question: the one the model was trained with
         self.root: Path | None = None  # the run directory an adapter path is relative to
         self._models, self._tokenizer = [], None
+        self._processes = None  # with several GPUs: the replica processes, started by the first prediction
 
     def params(self):
         return {
@@ -219,7 +223,23 @@ class LLMPredictor(Predictor):
 
     def predict_details(self, texts: list[str]) -> list[dict]:
         """Per text: `price` (None where the model gave no number) and, for distribution decoders, an 80% interval."""
-        self._ensure_loaded()
+        if self._models or (slots := replica_slots(self.gpus)) == []:
+            self._ensure_loaded()
+            return self.predict_details_here(texts)
+        if self._processes is None:
+            self._processes = ReplicaProcesses(self.one_replica(), slots)
+        return self._processes.predict_details(texts)
+
+    def one_replica(self) -> "LLMPredictor":
+        """A copy of this predictor, not loaded, for one device: what each replica process runs."""
+        replica = copy.copy(self)
+        replica.gpus, replica._models, replica._tokenizer = 1, [], None
+        replica._price_index, replica._processes = None, None
+        replica.__dict__.pop("_vocab", None)
+        return replica
+
+    def predict_details_here(self, texts: list[str]) -> list[dict]:
+        """predict_details with the replicas of this process."""
         prompts = self.prompt_ids(texts)
         if self.decode == "greedy":
             return [{"price": p} for p in self._greedy(prompts)]
