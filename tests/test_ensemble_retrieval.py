@@ -23,12 +23,23 @@ def mae(p, items):
 def test_stacked_ensemble_learns_from_out_of_fold_predictions(pool, tmp_path):
     train, test = pool
     ensemble = EnsemblePredictor(members=["tfidf", "features", "constant-median"], folds=3).fit(train, progress=lambda *_: None)
-    weights = dict(zip(ensemble.names, ensemble.stacker.coef_))
+    weights = dict(zip(ensemble.names, ensemble.stacker_model.coef_))
     assert weights["tfidf"] > weights["constant-median"]  # in-sample predictions would also favour tfidf, but far more
     assert mae(ensemble, test) < mae(make_predictor("features").fit(train), test)
     ensemble.save(tmp_path / "ens")
     texts = [it.text for it in test[:5]]
     assert np.allclose(load_predictor(tmp_path / "ens").predict(texts), ensemble.predict(texts))
+
+
+def test_boosted_stacker_is_saved_and_loaded(pool, tmp_path):
+    train, test = pool
+    ensemble = EnsemblePredictor(members=["tfidf", "features"], folds=3, stacker="boosted").fit(train, progress=lambda *_: None)
+    assert mae(ensemble, test) < mae(make_predictor("features").fit(train), test)
+    ensemble.save(tmp_path / "ens")
+    loaded, texts = load_predictor(tmp_path / "ens"), [it.text for it in test[:20]]
+    assert loaded.stacker == "boosted" and np.allclose(loaded.predict(texts), ensemble.predict(texts))
+    with pytest.raises(PricerError, match="stacker must be linear or boosted, not 'trees'"):
+        EnsemblePredictor(members=["tfidf", "features"], stacker="trees").fit(train)
 
 
 def test_blend_is_the_geometric_mean_of_its_members(pool, tmp_path):
@@ -57,6 +68,10 @@ def test_fit_ensemble_command(amazon, tmp_path):
     assert result.returncode == 0, result.stderr[-2000:]
     assert "out-of-fold error" in result.stdout and "stacker weights" in result.stdout
     assert load_predictor(tmp_path / "e").names == ["tfidf", "bow"]
+    result = run_cli("fit", "ensemble", "--members", "tfidf", "--members", "bow", "--folds", "2", "--stacker", "boosted",
+                     "--train", f"{amazon / 'dev.jsonl'}[:400]", "--out", tmp_path / "b")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "boosted stacker" in result.stdout and load_predictor(tmp_path / "b").stacker == "boosted"
 
 
 def test_ensemble_recipe_file(amazon, tmp_path):

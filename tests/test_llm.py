@@ -93,7 +93,7 @@ def test_replicas_share_the_batches_and_agree_with_one_model(tiny_base, amazon):
 
 
 def test_replica_processes_agree_with_one_process(tiny_run, amazon):
-    """`--gpus N` runs a process per GPU; here two processes that see no GPU, over the saved run."""
+    """`--gpus N` runs a process per GPU; here two processes on the CPU, over the saved run."""
     from pricer.llm.replicas import ReplicaProcesses
 
     texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[:9]")]
@@ -101,7 +101,7 @@ def test_replica_processes_agree_with_one_process(tiny_run, amazon):
     predictor.decode, predictor.batch_size = "mean", 2  # the mean differs from text to text: an order that is lost shows
     here = [d["price"] for d in predictor.predict_details(texts)]
     assert len(set(here)) == len(texts)
-    processes = ReplicaProcesses(predictor.one_replica(), ["", ""])
+    processes = ReplicaProcesses(predictor.one_replica(), ["cpu", "cpu"])
     try:
         assert [d["price"] for d in processes.predict_details(texts)] == pytest.approx(here, rel=1e-5)
         assert [d["price"] for d in processes.predict_details(texts[:1])] == pytest.approx(here[:1], rel=1e-5)

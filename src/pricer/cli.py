@@ -147,6 +147,7 @@ def fit(
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
     members: Annotated[Optional[list[str]], typer.Option(help="Ensemble members: recipe names or model directories.")] = None,
     folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions (0: no stacker, the members' geometric mean).")] = 5,
+    stacker: Annotated[str, typer.Option(help="Ensemble: linear (weights on the members' log prices) or boosted (trees on them).")] = "linear",
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -156,7 +157,10 @@ def fit(
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     if kind != "ensemble" and members:
         raise PricerError("--members goes with `pricer fit ensemble`")
-    predictor = make_predictor(kind, members=members or [], folds=folds) if kind == "ensemble" else make_predictor(kind)
+    if kind == "ensemble":
+        predictor = make_predictor(kind, members=members or [], folds=folds, stacker=stacker)
+    else:
+        predictor = make_predictor(kind)
     if predictor.kind == "ensemble":
         predictor.fit(items, progress=console.print)
     else:

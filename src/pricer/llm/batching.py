@@ -18,16 +18,6 @@ def inference_devices(gpus: int) -> list[str]:
     return [f"cuda:{i}" for i in range(min(gpus, count) if gpus > 0 else count)]
 
 
-def replica_slots(gpus: int) -> list[str]:
-    """The CUDA_VISIBLE_DEVICES of each replica process for `--gpus N` (replicas.py); none where one device serves."""
-    devices = inference_devices(gpus)
-    if len(devices) < 2:
-        return []
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    indices = [int(d.split(":")[1]) for d in devices]
-    return [visible.split(",")[i].strip() for i in indices] if visible else [str(i) for i in indices]
-
-
 def device_of(model) -> torch.device:
     return next(model.parameters()).device
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from pricer import PricerError
-from pricer.llm.batching import device_of, inference_devices, left_padded, replica_slots
+from pricer.llm.batching import device_of, inference_devices, left_padded
 from pricer.llm.decoding import (
     DigitVocab,
     check_decode,
@@ -63,7 +63,8 @@ class LLMPredictor(Predictor):
         self.question = question  # the prompt's question: the one the model was trained with
         self.root: Path | None = None  # the run directory an adapter path is relative to
         self._models, self._tokenizer = [], None
-        self._processes = None  # with several GPUs: the replica processes, started by the first prediction
+        self.devices: list[str] | None = None  # where the replicas go; None: the first `gpus` GPUs, or the CPU
+        self._processes = None  # with several devices: a process for each, started by the first prediction
 
     def params(self):
         return {
@@ -114,7 +115,7 @@ class LLMPredictor(Predictor):
         self._tokenizer = load_tokenizer(self.base)
         folder = self.adapter_folder()
         tuned_whole = folder is not None and not (folder / "adapter_config.json").exists()  # full fine-tuning
-        for device in inference_devices(self.gpus):
+        for device in self.devices or inference_devices(self.gpus):
             model = self._bare_model(folder if tuned_whole else None, device)
             if folder is not None and not tuned_whole:
                 from peft import PeftModel
@@ -223,17 +224,18 @@ class LLMPredictor(Predictor):
 
     def predict_details(self, texts: list[str]) -> list[dict]:
         """Per text: `price` (None where the model gave no number) and, for distribution decoders, an 80% interval."""
-        if self._models or (slots := replica_slots(self.gpus)) == []:
+        devices = self.devices or inference_devices(self.gpus)
+        if self._models or len(devices) == 1:
             self._ensure_loaded()
             return self.predict_details_here(texts)
         if self._processes is None:
-            self._processes = ReplicaProcesses(self.one_replica(), slots)
+            self._processes = ReplicaProcesses(self.one_replica(), devices)
         return self._processes.predict_details(texts)
 
     def one_replica(self) -> "LLMPredictor":
         """A copy of this predictor, not loaded, for one device: what each replica process runs."""
         replica = copy.copy(self)
-        replica.gpus, replica._models, replica._tokenizer = 1, [], None
+        replica.gpus, replica.devices, replica._models, replica._tokenizer = 1, None, [], None
         replica._price_index, replica._processes = None, None
         replica.__dict__.pop("_vocab", None)
         return replica

@@ -2,21 +2,25 @@
 share of every call's texts. Threads sharing one interpreter (the way replicas already in memory are driven) leave
 the GPUs waiting on each other's Python: measured 1.75x for two GPUs (docs/performance.md).
 
-The processes start once, with the first call, and serve every later call; each sees only its GPU
-(CUDA_VISIBLE_DEVICES), so inside it the predictor is an ordinary one-GPU predictor.
+The processes start once, with the first call, and serve every later call; inside each, the predictor is an ordinary
+one-device predictor whose device is that process's GPU.
 """
 
 import multiprocessing
-import os
 import weakref
 from concurrent.futures import ProcessPoolExecutor
 
 _replica = None  # in a worker process: its predictor
 
 
-def _start(predictor, slots) -> None:
+def _start(predictor, devices) -> None:
     global _replica
-    os.environ["CUDA_VISIBLE_DEVICES"] = slots.get()  # before anything in this process touches CUDA
+    device = devices.get()
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.set_device(device)  # what is put on "cuda" without an index lands here too
+    predictor.devices = [device]
     _replica = predictor
 
 
@@ -25,15 +29,14 @@ def _predict_details(texts: list[str]) -> list[dict]:
 
 
 class ReplicaProcesses:
-    """`predictor` (not yet loaded, one GPU) copied into one process per slot; a slot is the CUDA_VISIBLE_DEVICES of
-    its process ("0", "1", ...; "" for none, the CPU)."""
+    """`predictor` (not yet loaded) copied into one process per device ("cuda:0", "cuda:1", ...; "cpu" runs anywhere)."""
 
-    def __init__(self, predictor, slots: list[str]):
+    def __init__(self, predictor, devices: list[str]):
         context = multiprocessing.get_context("spawn")  # CUDA cannot be used in a forked child
         queue = context.Queue()
-        for slot in slots:
-            queue.put(slot)
-        self.size = len(slots)
+        for device in devices:
+            queue.put(device)
+        self.size = len(devices)
         self._pool = ProcessPoolExecutor(self.size, mp_context=context, initializer=_start, initargs=(predictor, queue))
         weakref.finalize(self, self._pool.shutdown, cancel_futures=True)
 

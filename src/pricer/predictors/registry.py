@@ -57,11 +57,11 @@ def predictor_class(kind: str) -> type[Predictor]:
     return getattr(importlib.import_module(module), name)
 
 
-ENSEMBLE_KEYS = {"members", "folds", "seed"}
+ENSEMBLE_KEYS = {"members", "folds", "seed", "stacker"}
 
 
 def ensemble_recipe(path: str | Path) -> dict | None:
-    """The [ensemble] table of a recipe file (members as `--members` takes them, folds, seed), or None when the file
+    """The [ensemble] table of a recipe file (members as `--members` takes them, folds, seed, stacker), or None when the file
     is a language model's training recipe."""
     try:
         table = tomllib.loads(Path(path).read_text()).get("ensemble")
