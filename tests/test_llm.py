@@ -108,6 +108,12 @@ def test_replica_processes_agree_with_one_process(tiny_run, amazon):
         assert len(processes._pool._processes) == 2
     finally:
         processes.close()
+    broken = ReplicaProcesses(LLMPredictor(base=str(tiny_run / "no-such-model")), ["cpu", "cpu"])
+    try:
+        with pytest.raises(PricerError, match="no-such-model"):  # an error in a process reaches the caller as it was
+            broken.predict_details(texts)
+    finally:
+        broken.close()
 
 
 def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(tiny_base, amazon):

@@ -9,6 +9,9 @@ one-device predictor whose device is that process's GPU.
 import multiprocessing
 import weakref
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+from pricer import PricerError
 
 _replica = None  # in a worker process: its predictor
 
@@ -46,9 +49,12 @@ class ReplicaProcesses:
         shares = [order[p :: self.size] for p in range(self.size)]
         futures = [self._pool.submit(_predict_details, [texts[i] for i in share]) for share in shares if share]
         details: list[dict | None] = [None] * len(texts)
-        for share, future in zip(shares, futures):
-            for i, detail in zip(share, future.result()):
-                details[i] = detail
+        try:
+            for share, future in zip(shares, futures):
+                for i, detail in zip(share, future.result()):  # an error in a process is raised here, as it was
+                    details[i] = detail
+        except BrokenProcessPool:
+            raise PricerError("a replica process died (out of memory, or killed); its own output says why") from None
         return details
 
     def close(self) -> None:
