@@ -120,3 +120,7 @@ def test_an_ensemble_keeps_a_hub_adapter_as_a_reference_with_its_revision(offlin
     loaded = load_predictor(tmp_path / "ens")
     assert loaded.fitted[1].adapter.endswith(COMMITS[0])  # the revision, not main
     assert np.allclose(loaded.predict(TEXTS), ensemble.predict(TEXTS)) and np.all(np.isfinite(loaded.predict(TEXTS)))
+    from pricer.cli import _load_model
+
+    loaded = _load_model(str(tmp_path / "ens"), None, gpus=2, batch_size=7)  # `pricer eval --gpus 2 --batch-size 7`
+    assert (loaded.fitted[1].gpus, loaded.fitted[1].batch_size) == (2, 7)  # reaches the language model inside

@@ -23,7 +23,7 @@ err = Console(stderr=True)
 DecodeOpt = Annotated[
     Optional[str], typer.Option(help="LLM decoder: greedy, topk, mean, median or logmean (default: the model's).")
 ]
-GpusOpt = Annotated[int, typer.Option(help="Language models: GPUs to share the work (a replica on each); 0 for all.")]
+GpusOpt = Annotated[int, typer.Option(help="Language models, also inside an ensemble: GPUs to share the work (a process and a replica on each); 0 for all.")]
 OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
 QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
 TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
@@ -56,11 +56,19 @@ def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int |
         from pricer.llm.decoding import check_decode
 
         predictor.decode = check_decode(decode)
-    if hasattr(predictor, "gpus"):
-        predictor.gpus = gpus
     if batch_size and hasattr(predictor, "batch_size"):
         predictor.batch_size = batch_size  # forward passes as large as the batches the caller hands over
+    for model in _language_models(predictor):  # also those inside an ensemble or a recipe's run
+        model.gpus = gpus
+        model.batch_size = batch_size or model.batch_size
     return predictor
+
+
+def _language_models(predictor):
+    if hasattr(predictor, "gpus"):
+        yield predictor
+    for part in predictor.parts():
+        yield from _language_models(part)
 
 
 def _read(spec: str, text_col: str = "text", price_col: str = "price"):

@@ -284,6 +284,9 @@ class RecipePredictor(Predictor):
     def predict(self, texts):
         return self.run.predict(texts)
 
+    def parts(self):
+        return [self.run] if self.run is not None else []
+
     def discard(self) -> None:
         """Delete this fit's run (weights, index: gigabytes for a larger model) once nothing will load it again."""
         if self.run_dir is not None:

@@ -32,6 +32,10 @@ class Predictor:
     def predict(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 
+    def parts(self) -> list["Predictor"]:
+        """The predictors this one is made of (an ensemble's members, a recipe's trained run): none by default."""
+        return []
+
     def save_state(self, path: Path) -> None:
         """Write whatever fit() learned into the directory (nothing by default)."""
 

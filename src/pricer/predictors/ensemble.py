@@ -168,6 +168,9 @@ class EnsemblePredictor(Predictor):
             return np.expm1(np.nanmean(np.log1p(np.clip(preds, 0.0, None)), axis=1))
         return np.clip(np.expm1(self.stacker_model.predict(self._features(preds))), 0.0, None)
 
+    def parts(self):
+        return list(self.fitted)
+
     def save_state(self, path):
         for name, member in zip(self.names, self.fitted):
             target = path / "members" / name
