@@ -56,11 +56,9 @@ def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int |
         from pricer.llm.decoding import check_decode
 
         predictor.decode = check_decode(decode)
-    if batch_size and hasattr(predictor, "batch_size"):
-        predictor.batch_size = batch_size  # forward passes as large as the batches the caller hands over
     for model in _language_models(predictor):  # also those inside an ensemble or a recipe's run
         model.gpus = gpus
-        model.batch_size = batch_size or model.batch_size
+        model.batch_size = batch_size or model.batch_size  # forward passes as large as the batches handed over
     return predictor
 
 

@@ -5,7 +5,6 @@ a Hugging Face hub id (models.py). A run directory written by `pricer train` hol
 predictor loads base + adapter and decodes the price from the next-token distribution (decoding.py).
 """
 
-import copy
 import functools
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -233,11 +232,9 @@ class LLMPredictor(Predictor):
         return self._processes.predict_details(texts)
 
     def one_replica(self) -> "LLMPredictor":
-        """A copy of this predictor, not loaded, for one device: what each replica process runs."""
-        replica = copy.copy(self)
-        replica.gpus, replica.devices, replica._models, replica._tokenizer = 1, None, [], None
-        replica._price_index, replica._processes = None, None
-        replica.__dict__.pop("_vocab", None)
+        """This predictor built afresh from its settings, for one device: what each replica process runs."""
+        replica = type(self)(**{**self.params(), "gpus": 1})
+        replica.root = self.root
         return replica
 
     def predict_details_here(self, texts: list[str]) -> list[dict]:
