@@ -15,7 +15,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 
 from pricer.data.items import read_items
-from pricer.predictors.ensemble import fold_predictions, member_template
+from pricer.predictors.ensemble import member_template, out_of_fold_predictions
 from pricer.predictors.registry import predictor_class
 
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
@@ -33,12 +33,7 @@ def member_predictions(name, pool, held, split):
     path = OUT / f"{split}-{name}.npz"
     if not path.exists():
         _, kind, params = member_template(name)
-        fold_of = np.random.default_rng(42).permutation(len(pool)) % 5
-        oof = np.zeros(len(pool))
-        for k in range(5):
-            train = [it for it, f in zip(pool, fold_of) if f != k]
-            texts = [it.text for it, f in zip(pool, fold_of) if f == k]
-            oof[fold_of == k] = fold_predictions(kind, params, train, texts)
+        oof = out_of_fold_predictions(kind, params, pool, np.random.default_rng(42).permutation(len(pool)) % 5)
         held_guesses = predictor_class(kind)(**params).fit(pool).predict([it.text for it in held])
         OUT.mkdir(parents=True, exist_ok=True)
         np.savez(path, oof=oof, held=held_guesses)

@@ -87,6 +87,16 @@ def fold_predictions(kind: str, params: dict, train, held: list[str]) -> np.ndar
     return predictions
 
 
+def out_of_fold_predictions(kind: str, params: dict, items, fold_of: np.ndarray) -> np.ndarray:
+    """Each item's price from the member fitted on the folds it is not in (fold_of: each item's fold)."""
+    predictions = np.zeros(len(items))
+    for k in np.unique(fold_of):
+        train = [it for it, f in zip(items, fold_of) if f != k]
+        held = [it.text for it, f in zip(items, fold_of) if f == k]
+        predictions[fold_of == k] = fold_predictions(kind, params, train, held)
+    return predictions
+
+
 class EnsemblePredictor(Predictor):
     kind = "ensemble"
 
@@ -105,7 +115,8 @@ class EnsemblePredictor(Predictor):
         if len(self.members) < 2:
             raise PricerError("an ensemble needs at least two --members")
         if self.folds == 1 or self.folds < 0:
-            raise PricerError(f"ensemble folds must be 0 (a geometric mean of the members) or at least 2, not {self.folds}")
+            raise PricerError(f"ensemble folds must be 0 (a geometric mean of the members) or at least 2, "
+                              f"not {self.folds}")
         if self.stacker not in STACKERS:
             raise PricerError(f"ensemble stacker must be {' or '.join(STACKERS)}, not {self.stacker!r}")
         templates = [member_template(m) for m in self.members]
@@ -123,10 +134,7 @@ class EnsemblePredictor(Predictor):
             if kind == FIXED:
                 oof[:, m] = fixed[m].predict([it.text for it in items])
             else:
-                for k in range(self.folds):
-                    train = [it for it, f in zip(items, fold_of) if f != k]
-                    held = [it.text for it, f in zip(items, fold_of) if f == k]
-                    oof[fold_of == k, m] = fold_predictions(kind, params, train, held)
+                oof[:, m] = out_of_fold_predictions(kind, params, items, fold_of)
             progress(f"{name}: out-of-fold error ${np.nanmean(np.abs(oof[:, m] - np.expm1(y))):,.2f}"
                      + (f", no price for {np.isnan(oof[:, m]).sum():,}" if np.isnan(oof[:, m]).any() else ""))
         # a member that names no price for an item (a language model can) stands in with its median guess there
