@@ -7,7 +7,7 @@ from pricer import PricerError
 from pricer.data.items import read_items
 from pricer.llm.models import load_tokenizer
 from pricer.llm.predictor import LLMPredictor
-from pricer.llm.prompts import PRICE_PREFIX, build_prompt
+from pricer.llm.prompts import PRICE_PREFIX, build_prompt, build_prompts
 from pricer.predictors.registry import load_predictor
 
 
@@ -16,6 +16,21 @@ def test_prompt_is_the_references_and_fits_the_budget(tokenizer):
     assert prompt == f"How much does this cost to the nearest dollar?\n\nA red kettle\nBoils fast\n\n{PRICE_PREFIX}"
     long = build_prompt("word " * 2000, tokenizer, max_tokens=100)
     assert long.endswith(PRICE_PREFIX) and len(tokenizer.encode(long, add_special_tokens=False)) <= 100
+
+
+def test_prompts_built_in_a_batch_are_those_built_one_by_one_and_fit_their_budgets(tokenizer):
+    """The batched builder (what prediction and training use) cuts each text on its own budget, context included."""
+    texts = ["A red kettle", "word " * 300, "Steel pan " * 80, "  padded text  "]
+    contexts = ["", "Similar: a kettle $20", "", "Similar: a pan $9"]
+    budgets = [174, 60, 40, 25]
+    prompts = build_prompts(texts, tokenizer, budgets, contexts)
+    assert prompts == [build_prompt(t, tokenizer, b, c) for t, b, c in zip(texts, budgets, contexts)]
+    for prompt, text, budget, context in zip(prompts, texts, budgets, contexts):
+        allowed = budget + (len(tokenizer.encode(context + "\n", add_special_tokens=False)) if context else 0)
+        assert prompt.endswith(PRICE_PREFIX) and len(tokenizer.encode(prompt, add_special_tokens=False)) <= allowed
+        body = prompt.removesuffix(f"\n\n{PRICE_PREFIX}").split("\n\n", 1)[1]
+        assert text.strip().startswith(body)
+    assert prompts[1] != f"{contexts[1]}\nHow much does this cost to the nearest dollar?\n\n{texts[1].strip()}\n\n{PRICE_PREFIX}"
 
 
 def test_eval_of_the_run_with_every_decoder(tiny_run, amazon, tmp_path):

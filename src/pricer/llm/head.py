@@ -15,7 +15,7 @@ from pricer.data.items import Item
 from pricer.llm.batching import device_of, flattened, right_padded
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
-from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, prompt_token_ids
 from pricer.predictors.base import prices_from_details
 
 MAX_DEVIATIONS = 6.0
@@ -35,13 +35,9 @@ class PromptExamples(torch.utils.data.Dataset):
         self.scale = scale
         mean, std = scale
         budget = min(MAX_PROMPT_TOKENS, max_length - 2)
+        prompts = prompt_token_ids([it.text for it in items], tokenizer, budget, contexts, question)
         self.examples = [
-            {
-                "input_ids": tokenizer.encode(build_prompt(item.text, tokenizer, budget, context, question),
-                                              add_special_tokens=True),
-                "labels": (np.log1p(item.price) - mean) / std,
-            }
-            for item, context in zip(items, contexts or [""] * len(items))
+            {"input_ids": ids, "labels": (np.log1p(item.price) - mean) / std} for ids, item in zip(prompts, items)
         ]
 
     def __len__(self):

@@ -22,7 +22,7 @@ from pricer.llm.decoding import (
 )
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.prompt_cache import CachedPrompts
-from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, prompt_token_ids
 from pricer.llm.replicas import ReplicaProcesses
 from pricer.predictors.base import Predictor, prices_from_details
 
@@ -197,11 +197,7 @@ class LLMPredictor(Predictor):
         return neighbour_contexts(self._price_index, texts, self.k)
 
     def prompt_ids(self, texts: list[str]) -> list[list[int]]:
-        tok = self._tokenizer
-        return [
-            tok.encode(build_prompt(t, tok, self.max_prompt_tokens, c, self.question), add_special_tokens=True)
-            for t, c in zip(texts, self.contexts(texts))
-        ]
+        return prompt_token_ids(texts, self._tokenizer, self.max_prompt_tokens, self.contexts(texts), self.question)
 
     def _greedy(self, prompts: list[list[int]]) -> list[float | None]:
         prices = [None] * len(prompts)

@@ -31,17 +31,45 @@ def build_prompt(text: str, tokenizer, max_tokens: int = MAX_PROMPT_TOKENS, cont
                  question: str = QUESTION) -> str:
     """The reference's prompt, ending in `Price is $`, after an optional context (similar products and prices);
     the product text is cut so the prompt fits max_tokens plus the context's own tokens."""
-    if context:
-        max_tokens += len(tokenizer.encode(context + "\n", add_special_tokens=False))
-    head, tail = f"{context}\n{question}\n\n" if context else f"{question}\n\n", f"\n\n{PRICE_PREFIX}"
-    prompt = head + text.strip() + tail
-    over = len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens
-    if over <= 0:
-        return prompt
-    text_ids = tokenizer.encode(text.strip(), add_special_tokens=False)
-    keep = len(text_ids)
-    while over > 0 and keep > 1:  # tokens may merge at the cut, so measure again after each cut
-        keep = max(keep - over, 1)
-        prompt = head + tokenizer.decode(text_ids[:keep]).strip() + tail
-        over = len(tokenizer.encode(prompt, add_special_tokens=False)) - max_tokens
-    return prompt
+    return build_prompts([text], tokenizer, max_tokens, [context], question)[0]
+
+
+def build_prompts(texts: list[str], tokenizer, max_tokens: int | list[int] = MAX_PROMPT_TOKENS,
+                  contexts: list[str] | None = None, question: str = QUESTION) -> list[str]:
+    """build_prompt for many texts (a budget for all or one each): the tokenizer measures them a batch at a time,
+    which fast tokenizers spread over the CPU's cores."""
+    contexts = contexts or [""] * len(texts)
+    budgets = list(max_tokens) if isinstance(max_tokens, list) else [max_tokens] * len(texts)
+    heads = [f"{c}\n{question}\n\n" if c else f"{question}\n\n" for c in contexts]
+    tail = f"\n\n{PRICE_PREFIX}"
+    with_context = [i for i, c in enumerate(contexts) if c]
+    for i, n in zip(with_context, _lengths(tokenizer, [contexts[i] + "\n" for i in with_context])):
+        budgets[i] += n
+    bodies = [t.strip() for t in texts]
+    prompts = [h + b + tail for h, b in zip(heads, bodies)]
+    over = [n - b for n, b in zip(_lengths(tokenizer, prompts), budgets)]
+    cut = [i for i, o in enumerate(over) if o > 0]
+    body_ids = dict(zip(cut, _token_ids(tokenizer, [bodies[i] for i in cut])))
+    keep = {i: len(ids) for i, ids in body_ids.items()}
+    while cut := [i for i in cut if over[i] > 0 and keep[i] > 1]:  # tokens may merge at the cut: measure again
+        for i in cut:
+            keep[i] = max(keep[i] - over[i], 1)
+            prompts[i] = heads[i] + tokenizer.decode(body_ids[i][: keep[i]]).strip() + tail
+        for i, n in zip(cut, _lengths(tokenizer, [prompts[i] for i in cut])):
+            over[i] = n - budgets[i]
+    return prompts
+
+
+def prompt_token_ids(texts: list[str], tokenizer, max_tokens: int | list[int] = MAX_PROMPT_TOKENS,
+                     contexts: list[str] | None = None, question: str = QUESTION) -> list[list[int]]:
+    """The prompts' token ids as the model reads them (with the tokenizer's special tokens, a BOS for Llama)."""
+    prompts = build_prompts(texts, tokenizer, max_tokens, contexts, question)
+    return _token_ids(tokenizer, prompts, special=True)
+
+
+def _token_ids(tokenizer, texts: list[str], special: bool = False) -> list[list[int]]:
+    return tokenizer(texts, add_special_tokens=special)["input_ids"] if texts else []
+
+
+def _lengths(tokenizer, texts: list[str]) -> list[int]:
+    return [len(ids) for ids in _token_ids(tokenizer, texts)]

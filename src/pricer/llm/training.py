@@ -29,7 +29,7 @@ from pricer.data.items import Item
 from pricer.llm.batching import flattened, right_padded
 from pricer.llm.models import check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
-from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, build_prompt, completion, question_of
+from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, completion, prompt_token_ids, question_of
 from pricer.predictors.base import Predictor
 from pricer.predictors.registry import load_predictor
 from pricer.storage import atomic_write_json
@@ -96,12 +96,11 @@ class CompletionExamples(torch.utils.data.Dataset):
 
     def __init__(self, items: list[Item], tokenizer, max_length: int, contexts: list[str] | None = None,
                  question: str = QUESTION):
+        answers = [tokenizer.encode(completion(it.price), add_special_tokens=False) for it in items]
+        budgets = [min(MAX_PROMPT_TOKENS, max_length - len(a) - 2) for a in answers]  # room for special tokens
+        prompts = prompt_token_ids([it.text for it in items], tokenizer, budgets, contexts, question)
         self.examples = []
-        for item, context in zip(items, contexts or [""] * len(items)):
-            answer_ids = tokenizer.encode(completion(item.price), add_special_tokens=False)
-            budget = min(MAX_PROMPT_TOKENS, max_length - len(answer_ids) - 2)  # room for special tokens
-            prompt_ids = tokenizer.encode(build_prompt(item.text, tokenizer, budget, context, question),
-                                          add_special_tokens=True)
+        for prompt_ids, answer_ids in zip(prompts, answers):
             ids = prompt_ids + answer_ids
             labels = [-100] * len(prompt_ids) + answer_ids
             self.examples.append({"input_ids": ids, "attention_mask": [1] * len(ids), "labels": labels})
