@@ -12,6 +12,7 @@ from pricer.llm.decoding import (
     continuations_of,
     first_number,
     price_distributions,
+    top_tokens,
     topk_price,
 )
 
@@ -96,11 +97,13 @@ def test_topk_is_the_references_weighted_mean_of_number_tokens():
     tok = DigitTokenizer()
     probs = torch.full((len(tok),), 1e-9)
     probs[12], probs[7], probs[11] = 0.5, 0.3, 0.2  # '12', '7', and a word
-    value = topk_price(torch.log(probs), tok, k=3)
+    top_probs, top_ids = top_tokens(torch.log(probs)[None], k=3)
+    assert top_ids[0].tolist() == [12, 7, 11]
+    value = topk_price(top_probs[0].tolist(), top_ids[0].tolist(), tok)
     assert value == pytest.approx((12 * 0.5 + 7 * 0.3) / 0.8)
     only_words = torch.full((len(tok),), 1e-9)
     only_words[11] = 1.0
-    assert topk_price(torch.log(only_words), tok, k=1) is None
+    assert topk_price(*[t[0].tolist() for t in top_tokens(torch.log(only_words)[None], k=1)], tok) is None
 
 
 def test_first_number_parses_replies():

@@ -81,11 +81,16 @@ class PriceDistribution:
         return {"mean": self.mean, "median": self.median, "logmean": self.logmean}[rule]()
 
 
-def topk_price(logprobs: torch.Tensor, tokenizer, k: int = 3) -> float | None:
-    """The reference's improved decoder for one row of next-token log-probabilities."""
-    probs, ids = logprobs.exp().topk(k)
+def top_tokens(logits: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k most probable next tokens of each row of logits (or log-probabilities): their probabilities and ids."""
+    return torch.softmax(logits.float(), dim=-1).topk(k)
+
+
+def topk_price(probs: list[float], token_ids: list[int], tokenizer) -> float | None:
+    """The reference's improved decoder over one row's top tokens: the probability-weighted mean of those that are
+    numbers."""
     prices, weights = [], []
-    for p, token_id in zip(probs.tolist(), ids.tolist()):
+    for p, token_id in zip(probs, token_ids):
         try:
             value = float(tokenizer.decode([token_id]))
         except ValueError:
@@ -115,8 +120,8 @@ def price_distributions(
     for _ in range(max_digits + 1):
         if not live:
             break
-        logprobs = continuations([(i, ids) for i, _, ids, _ in live]).float().cpu()
-        digit_logprobs = logprobs[:, vocab.ids]
+        logprobs = continuations([(i, ids) for i, _, ids, _ in live])
+        digit_logprobs = logprobs.index_select(1, vocab.ids.to(logprobs.device)).float().cpu()  # a copy of a few rows
         grown = []
         for (i, digits, ids, logp), row in zip(live, digit_logprobs):
             if digits:

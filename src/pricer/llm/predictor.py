@@ -18,6 +18,7 @@ from pricer.llm.decoding import (
     check_decode,
     first_number,
     price_distributions,
+    top_tokens,
     topk_price,
 )
 from pricer.llm.models import load_base_model, load_tokenizer
@@ -149,11 +150,12 @@ class LLMPredictor(Predictor):
         return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
 
     def distributions(self, prompts: list[list[int]]) -> list:
-        """The digit search, in length-sorted batches of prompts, each batch with its prompts' KV cache."""
+        """The digit search, in length-sorted batches of prompts, each batch with its prompts' KV cache (a row per beam)."""
         results = [None] * len(prompts)
 
         def search(model, batch):
-            cached = CachedPrompts(model, [prompts[i] for i in batch], self._tokenizer.pad_token_id, self.batch_size)
+            batch_prompts = [prompts[i] for i in batch]
+            cached = CachedPrompts(model, batch_prompts, self._tokenizer.pad_token_id, self.batch_size * self.beams)
             for i, dist in zip(batch, price_distributions(cached, len(batch), self._vocab, beams=self.beams)):
                 results[i] = dist
 
@@ -185,6 +187,22 @@ class LLMPredictor(Predictor):
 
         self._on_replicas(forward, self._length_batches(sequences))
         return out
+
+    def next_top_tokens(self, sequences: list[list[int]], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The k most probable next tokens after each sequence and their probabilities. They are picked on the model's
+        device and copied out after the last batch, so no batch waits for the one before it to come back."""
+        on_device = []
+
+        def forward(model, rows):
+            ids, mask = self._encode([sequences[i] for i in rows], device_of(model))
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
+            on_device.append((rows, *top_tokens(logits, k)))
+
+        self._on_replicas(forward, self._length_batches(sequences))
+        probs, tokens = torch.empty((len(sequences), k)), torch.empty((len(sequences), k), dtype=torch.long)
+        for rows, batch_probs, batch_tokens in on_device:
+            probs[rows], tokens[rows] = batch_probs.cpu(), batch_tokens.cpu()
+        return probs, tokens
 
     def contexts(self, texts: list[str]) -> list[str]:
         if not self.index:
@@ -239,8 +257,8 @@ class LLMPredictor(Predictor):
         if self.decode == "greedy":
             return [{"price": p} for p in self._greedy(prompts)]
         if self.decode == "topk":
-            rows = self.next_logprobs(prompts)
-            return [{"price": topk_price(row, self._tokenizer, self.top_k)} for row in rows]
+            probs, tokens = self.next_top_tokens(prompts, self.top_k)
+            return [{"price": topk_price(p, t, self._tokenizer)} for p, t in zip(probs.tolist(), tokens.tolist())]
         details = []
         for dist in self.distributions(prompts):
             if dist is None:
