@@ -122,5 +122,6 @@ def test_an_ensemble_keeps_a_hub_adapter_as_a_reference_with_its_revision(offlin
     assert np.allclose(loaded.predict(TEXTS), ensemble.predict(TEXTS)) and np.all(np.isfinite(loaded.predict(TEXTS)))
     from pricer.cli import _load_model
 
-    loaded = _load_model(str(tmp_path / "ens"), None, gpus=2, batch_size=7)  # `pricer eval --gpus 2 --batch-size 7`
-    assert (loaded.fitted[1].gpus, loaded.fitted[1].batch_size) == (2, 7)  # reaches the language model inside
+    loaded = _load_model(str(tmp_path / "ens"), None, gpus=2, batch_size=7, liger=True)  # `pricer eval --gpus 2 ...`
+    inside = loaded.fitted[1]  # the settings reach the language model inside, and its replicas
+    assert (inside.gpus, inside.batch_size, inside.liger) == (2, 7, True) and inside.one_replica().liger

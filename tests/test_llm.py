@@ -151,6 +151,20 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
         assert a.mean() == pytest.approx(b.mean(), rel=1e-4) and a.mass == pytest.approx(b.mass, rel=1e-4)
 
 
+def test_liger_asked_on_the_cpu_warns_and_prices_as_without(tiny_base, capsys):
+    """liger's kernels are Triton (CUDA): on the CPU the predictor says so and runs its plain forward pass."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
+    tokenizer = load_tokenizer(str(tiny_base))
+    fused = LLMPredictor.from_loaded(model, tokenizer, decode="topk", batch_size=4, liger=True)
+    assert "liger" in capsys.readouterr().err
+    plain = LLMPredictor.from_loaded(model, tokenizer, decode="topk", batch_size=4)
+    texts = ["A blue bicycle bell", "Steel frying pan, 28 cm"]
+    assert fused.predict_details(texts) == plain.predict_details(texts)
+
+
 def test_the_page_answer_carries_a_language_models_interval(tiny_run):
     """/v1/estimate, served on loopback, with a distribution decoder: the 80% interval and the verdict judged on it."""
     import httpx

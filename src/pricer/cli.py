@@ -26,6 +26,7 @@ DecodeOpt = Annotated[
 GpusOpt = Annotated[int, typer.Option(help="Language models, also inside an ensemble: GPUs to share the work (a process and a replica on each); 0 for all.")]
 OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
 QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
+LigerOpt = Annotated[bool, typer.Option(help="Language models: liger-kernel's fused norms, rotary and SwiGLU (CUDA only; pays with topk).")]
 TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
@@ -37,7 +38,7 @@ def _columns(text_col: str, price_col: str):
 
 
 def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None,
-                base: str | None = None, quant: str | None = None):
+                base: str | None = None, quant: str | None = None, liger: bool = False):
     from pricer.predictors.registry import load_predictor
 
     predictor = load_predictor(model)
@@ -59,6 +60,7 @@ def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int |
     for model in _language_models(predictor):  # also those inside an ensemble or a recipe's run
         model.gpus = gpus
         model.batch_size = batch_size or model.batch_size  # forward passes as large as the batches handed over
+        model.liger = liger or model.liger
     return predictor
 
 
@@ -259,6 +261,7 @@ def evaluate_cmd(
     gpus: GpusOpt = 1,
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
+    liger: LigerOpt = False,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -269,7 +272,7 @@ def evaluate_cmd(
     items = items[:size] if size else items
     name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
-    predictor = _load_model(model, decode, gpus, batch_size, base=base, quant=quant)
+    predictor = _load_model(model, decode, gpus, batch_size, base=base, quant=quant, liger=liger)
 
     def show(row, resumed):
         if not quiet:
@@ -350,6 +353,7 @@ def serve(
     gpus: GpusOpt = 1,
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
+    liger: LigerOpt = False,
     api_key: Annotated[Optional[str], typer.Option(envvar="PRICER_API_KEY", show_envvar=True,
                                                    help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
@@ -368,7 +372,7 @@ def serve(
         from pricer.retrieval.index import PriceIndex
 
         price_index = PriceIndex.load(index)
-    predictor = _load_model(model, decode, gpus, max_batch, base=base, quant=quant)
+    predictor = _load_model(model, decode, gpus, max_batch, base=base, quant=quant, liger=liger)
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
                      max_body_bytes=max_body_bytes, index=price_index, deal_sources=deals, deals_every=deals_every)
     console.print(f"pricer page: http://{host}:{port}/")
@@ -573,6 +577,7 @@ def bench_infer_cmd(
     decode: str = "topk",
     reference_items: Annotated[int, typer.Option(help="Items for the one-at-a-time reference loop.")] = 32,
     gpus: GpusOpt = 1,
+    liger: Annotated[bool, typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = False,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """items/s of batched price inference against the reference's one-item loop."""
@@ -581,7 +586,7 @@ def bench_infer_cmd(
     from pricer.llm.predictor import LLMPredictor
 
     models, tok = _bench_model(base, random_weights, tokenizer, quant, devices=inference_devices(gpus))
-    predictor = LLMPredictor.from_loaded(models, tok, decode=decode, batch_size=batch_size)
+    predictor = LLMPredictor.from_loaded(models, tok, decode=decode, batch_size=batch_size, liger=liger)
     texts = [it.text for it in _read(data)]
     texts = (texts * -(-items // len(texts)))[:items]  # the data again as often as --items needs
     result = bench_infer(predictor, texts, batch_size, reference_items)

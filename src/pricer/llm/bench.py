@@ -100,6 +100,7 @@ def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: i
         "task": "infer",
         "device": device_name(),
         "decode": predictor.decode,
+        "liger": predictor.liger,
         "parameters": n_params,
         "gpus": replicas,
         "items": len(texts),

@@ -117,28 +117,26 @@ def price_distributions(
     """
     found: list[dict[int, float]] = [{} for _ in range(n_prompts)]
     live = [(i, "", [], 0.0) for i in range(n_prompts)]  # (prompt index, digits so far, token ids, log-prob)
+    digit_ids = vocab.ids.tolist()
     for _ in range(max_digits + 1):
         if not live:
             break
         logprobs = continuations([(i, ids) for i, _, ids, _ in live])
         digit_logprobs = logprobs.index_select(1, vocab.ids.to(logprobs.device)).float().cpu()  # a copy of a few rows
-        grown = []
-        for (i, digits, ids, logp), row in zip(live, digit_logprobs):
+        ends = (1.0 - digit_logprobs.exp().sum(dim=1)).clamp(min=0.0).tolist()  # the mass that ends the number here
+        top = digit_logprobs.topk(min(beams, digit_logprobs.shape[1]), dim=1)
+        grown: dict[int, list] = {}
+        for (i, digits, ids, logp), end, values, indices in zip(live, ends, top.values.tolist(), top.indices.tolist()):
             if digits:
-                end = max(0.0, 1.0 - float(row.exp().sum()))
                 value = int(digits)
                 found[i][value] = found[i].get(value, 0.0) + math.exp(logp) * end
             if len(digits) >= max_digits:
                 continue
-            top = row.topk(min(beams, len(row)))
-            for lp, j in zip(top.values.tolist(), top.indices.tolist()):
+            for lp, j in zip(values, indices):
                 text = vocab.texts[j]
                 if len(digits) + len(text) <= max_digits and lp > -30:
-                    grown.append((i, digits + text, ids + [int(vocab.ids[j])], logp + lp))
-        live = []
-        for i in sorted({b[0] for b in grown}):
-            mine = sorted((b for b in grown if b[0] == i), key=lambda b: -b[3])
-            live += mine[:beams]
+                    grown.setdefault(i, []).append((i, digits + text, ids + [digit_ids[j]], logp + lp))
+        live = [beam for i in sorted(grown) for beam in sorted(grown[i], key=lambda b: -b[3])[:beams]]
     results = []
     for prices in found:
         floor = MIN_SHARE * sum(prices.values())

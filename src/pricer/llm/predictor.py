@@ -6,6 +6,7 @@ predictor loads base + adapter and decodes the price from the next-token distrib
 """
 
 import functools
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -53,6 +54,7 @@ class LLMPredictor(Predictor):
         k: int = 5,
         gpus: int = 1,
         question: str = QUESTION,
+        liger: bool = False,
     ):
         self.base, self.adapter, self.quant, self.decode = base, adapter, quant, check_decode(decode)
         self.beams, self.top_k, self.batch_size = beams, top_k, batch_size
@@ -61,6 +63,7 @@ class LLMPredictor(Predictor):
         self._price_index = None
         self.gpus = gpus
         self.question = question  # the prompt's question: the one the model was trained with
+        self.liger = liger  # liger-kernel's fused norms, rotary and SwiGLU in the forward pass (GPU only)
         self.root: Path | None = None  # the run directory an adapter path is relative to
         self._models, self._tokenizer = [], None
         self.devices: list[str] | None = None  # where the replicas go; None: the first `gpus` GPUs, or the CPU
@@ -81,6 +84,7 @@ class LLMPredictor(Predictor):
             "k": self.k,
             "gpus": self.gpus,
             "question": self.question,
+            "liger": self.liger,
         }
 
     def fit(self, items):
@@ -103,7 +107,7 @@ class LLMPredictor(Predictor):
         """A predictor over a model (or one replica per GPU) already in memory (benchmarks build them from a config)."""
         models = models if isinstance(models, list) else [models]
         predictor = cls(base=getattr(models[0].config, "name_or_path", "") or "in-memory", gpus=len(models), **params)
-        predictor._models, predictor._tokenizer = [m.eval() for m in models], tokenizer
+        predictor._models, predictor._tokenizer = [predictor._with_kernels(m.eval()) for m in models], tokenizer
         predictor._vocab = DigitVocab(tokenizer)
         return predictor
 
@@ -121,11 +125,22 @@ class LLMPredictor(Predictor):
                 from peft import PeftModel
 
                 model = PeftModel.from_pretrained(model, str(folder))
-            self._models.append(model.eval())
+            self._models.append(self._with_kernels(model.eval()))
 
     def _bare_model(self, tuned_whole: Path | None, device: str):
         """The model an adapter goes onto (the base), or the fully tuned one."""
         return load_base_model(str(tuned_whole) if tuned_whole else self.base, self.quant, device=device)
+
+    def _with_kernels(self, model):
+        """liger-kernel's fused norms, rotary embedding and SwiGLU where asked: Triton kernels, so CUDA only. They
+        pay on whole prompts (topk); the digit search's one-token steps run slower with them (docs/performance.md)."""
+        if self.liger and device_of(model).type != "cuda":
+            print("warning: liger's kernels are written for GPUs; predicting without them here", file=sys.stderr)
+        elif self.liger:
+            from transformers.integrations.liger import apply_liger_kernel
+
+            apply_liger_kernel(model, {"rope": True, "rms_norm": True, "swiglu": True, "cross_entropy": False})
+        return model
 
     @functools.cached_property
     def _vocab(self) -> DigitVocab:
