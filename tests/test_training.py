@@ -81,6 +81,26 @@ def test_padding_free_batches_give_the_same_loss_and_gradients(tiny_base, tokeni
     assert torch.allclose(packed_grad, padded_grad, atol=1e-6)
 
 
+def test_batches_grouped_by_length_carry_less_padding(tiny_base, amazon, tmp_path):
+    """`group_by_length = true`: the Trainer's batches hold examples of similar lengths, so fewer padded positions
+    than with the random order, and every example still comes once an epoch."""
+    import dataclasses
+
+    from pricer.llm.training import TrainConfig, build_trainer
+
+    pool = read_items(f"{amazon / 'train.jsonl'}[:240]")  # transformers sorts within "megabatches" of a few batches
+    items = [dataclasses.replace(it, text=" ".join(it.text.split()[: 2 + 6 * (i % 8)])) for i, it in enumerate(pool)]
+    padding, seen = {}, {}
+    for grouped in (False, True):
+        config = TrainConfig(base=str(tiny_base), batch_size=4, max_steps=60, save_steps=0, group_by_length=grouped)
+        trainer, _ = build_trainer(items, tmp_path / str(grouped), config)
+        batches = list(trainer.get_train_dataloader())
+        padding[grouped] = sum(int((b["attention_mask"] == 0).sum()) for b in batches)
+        seen[grouped] = sorted(int(b["attention_mask"].sum()) for b in batches)
+    assert padding[True] < padding[False] / 4
+    assert sum(seen[True]) == sum(seen[False])  # the same tokens, in other batches
+
+
 def test_padding_free_training_run(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out", tmp_path / "run",
                      "--max-steps", "2", "--batch-size", "8", "--save-steps", "0", "--logging-steps", "1", "--padding-free")

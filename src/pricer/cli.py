@@ -218,6 +218,7 @@ def train(
     compile: Annotated[Optional[bool], typer.Option(help="torch.compile the model: fused element-wise kernels (small models).")] = None,
     liger: Annotated[Optional[bool], typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = None,
     padding_free: Annotated[Optional[bool], typer.Option(help="A batch's examples end to end in one row: no FLOP on padding.")] = None,
+    group_by_length: Annotated[Optional[bool], typer.Option(help="Batches of similar lengths: less padding.")] = None,
     index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
     retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
     k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
@@ -236,7 +237,7 @@ def train(
         base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
         learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
         logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
-        compile=compile, liger=liger, padding_free=padding_free, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
+        compile=compile, liger=liger, padding_free=padding_free, group_by_length=group_by_length, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
         hub_private=hub_private, target_modules=target_modules.split(",") if target_modules else None,
     )
     settings.update({k: v for k, v in flags.items() if v is not None})
@@ -611,6 +612,7 @@ def bench_train_cmd(
     compile: Annotated[bool, typer.Option(help="torch.compile the model (the Trainer's torch_compile).")] = False,
     liger: Annotated[bool, typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = False,
     padding_free: Annotated[bool, typer.Option(help="A batch's examples end to end in one row: no FLOP on padding.")] = False,
+    group_by_length: Annotated[bool, typer.Option(help="Batches of similar lengths: less padding.")] = False,
     out: Annotated[Optional[Path], typer.Option(help="JSON file for the figures.")] = None,
 ):
     """tokens/s of LoRA training (or full fine-tuning, --lora-r 0) through the same Trainer set-up as `pricer train`."""
@@ -621,7 +623,8 @@ def bench_train_cmd(
     targets = "all-linear" if lora_targets == "all-linear" else lora_targets.split(",")
     config = TrainConfig(base=base or random_weights, quant=quant, max_steps=steps, batch_size=batch_size, lora_r=lora_r,
                          lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile, liger=liger,
-                         padding_free=padding_free, gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
+                         padding_free=padding_free, group_by_length=group_by_length,
+                         gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
     needed = steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))  # a full batch for every process and step
     items = _read(data)
     items = (items * -(-needed // len(items)))[:needed]  # a short last batch would make torch.compile compile again

@@ -170,6 +170,7 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
         "gradient_checkpointing": config.gradient_checkpointing,
         "compiled": config.compile,
         "padding_free": config.padding_free,
+        "group_by_length": config.group_by_length,
         "liger": trainer.args.use_liger_kernel,  # False where asked but not applied (CPU)
         "lora_r": config.lora_r,
         "lora_dropout": config.lora_dropout,

@@ -67,6 +67,7 @@ class TrainConfig:
     compile: bool = False  # torch.compile: fuses the many small element-wise kernels that dominate a small model's step
     liger: bool = False  # liger-kernel's fused Triton kernels for the norms, rotary embedding and SwiGLU (GPU only)
     padding_free: bool = False  # a batch's examples end to end in one row: no FLOP on padding (flex attention on GPUs)
+    group_by_length: bool = False  # batches of similar lengths (about 10% of a random batch of the pool is padding)
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
     k: int = 5
@@ -337,6 +338,7 @@ def training_arguments(config: TrainConfig, run_dir: Path, cuda: bool):
         activation_checkpointing=config.gradient_checkpointing,
         torch_compile=config.compile,
         use_liger_kernel=_use_liger(config.liger, cuda),
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         liger_kernel_config=LIGER_KERNELS,
         save_strategy="steps" if config.save_steps > 0 else "no",
         save_steps=max(config.save_steps, 1),
