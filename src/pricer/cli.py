@@ -625,9 +625,12 @@ def bench_train_cmd(
                          lora_alpha=2 * lora_r, target_modules=targets, lora_dropout=lora_dropout, compile=compile, liger=liger,
                          padding_free=padding_free, group_by_length=group_by_length,
                          gradient_checkpointing=gradient_checkpointing, save_steps=0, logging_steps=max(steps, 1))
-    needed = steps * batch_size * int(os.environ.get("WORLD_SIZE", 1))  # a full batch for every process and step
+    world = int(os.environ.get("WORLD_SIZE", 1))
+    # a full batch for every process and step (a short last batch would make torch.compile compile again), and as many
+    # items as a run's length-grouped sampler sorts together (transformers' "megabatches" of up to 50 batches)
+    pool = max(steps, 200) * batch_size * world
     items = _read(data)
-    items = (items * -(-needed // len(items)))[:needed]  # a short last batch would make torch.compile compile again
+    items = (items * -(-pool // len(items)))[:pool]
     result = bench_train(items, config, model=model, tokenizer=tok, warmup_steps=warmup_steps)
     write_result(result, out)
     console.print("\n".join(result_lines(result)))

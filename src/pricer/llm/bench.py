@@ -118,16 +118,19 @@ def bench_infer(predictor, texts: list[str], batch_size: int, reference_items: i
 
 
 def _step_clock():
-    """A Trainer callback that notes the time at the end of every optimiser step (after the GPU has finished it)."""
+    """A Trainer callback that notes, at the end of every optimiser step (after the GPU has finished it), the time and
+    the tokens seen so far (padding excluded, all processes)."""
     from transformers import TrainerCallback
 
     class StepClock(TrainerCallback):
         def __init__(self):
             self.times: list[float] = []
+            self.tokens: list[int] = []
 
         def on_step_end(self, args, state, control, **kwargs):
             _sync()
             self.times.append(time.perf_counter())
+            self.tokens.append(state.num_input_tokens_seen)
 
     return StepClock()
 
@@ -149,13 +152,10 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
         if torch.cuda.is_available():
             torch.cuda.reset_peak_memory_stats()
         result = trainer.train()
-    seen = trainer.state.num_input_tokens_seen
     timed_steps = result.global_step - warmup_steps
     seconds = clock.times[-1] - clock.times[warmup_steps - 1]
-    examples = trainer.train_dataset.examples
-    real_tokens_per_item = sum(len(e["input_ids"]) for e in examples) / len(examples)
+    real_tokens = clock.tokens[-1] - clock.tokens[warmup_steps - 1]  # of the timed steps' batches, padding excluded
     world = trainer.args.world_size  # processes under `accelerate launch`, each with its own batch
-    real_tokens = real_tokens_per_item * config.batch_size * config.grad_accum * timed_steps * world
     peak = peak_tflops()
     # LoRA: forward and the activations' gradients (2 + 2 FLOP a weight a token); full fine-tuning adds the weights' (2)
     flops = (6 if config.lora_r == 0 else 4) * n_params * real_tokens
@@ -176,7 +176,7 @@ def bench_train(items, config, model=None, tokenizer=None, warmup_steps: int = 2
         "lora_dropout": config.lora_dropout,
         "seconds": seconds,
         "tokens_per_s": real_tokens / seconds,  # tokens of the items, padding excluded, after the warm-up
-        "whole_run_tokens_per_s_with_padding": seen / result.metrics["train_runtime"],  # the Trainer's own count
+        "whole_run_tokens_per_s": clock.tokens[-1] / result.metrics["train_runtime"],  # warm-up included
         "train_tflops_per_s": flops / seconds / 1e12,
         "share_of_peak": flops / seconds / 1e12 / (peak * world) if peak else None,
         "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30 if torch.cuda.is_available() else None,

@@ -347,7 +347,7 @@ def training_arguments(config: TrainConfig, run_dir: Path, cuda: bool):
         report_to=[] if config.report_to == "none" else [config.report_to],
         seed=config.seed,
         data_seed=config.seed,
-        include_num_input_tokens_seen=True,
+        include_num_input_tokens_seen="non_padding",  # the tokens of the examples, summed over the processes
         restore_callback_states_from_checkpoint=True,  # the count of skipped steps goes on after a resume
         remove_unused_columns=False,
         dataloader_num_workers=0,
