@@ -165,9 +165,9 @@ class LLMPredictor(Predictor):
         return [order[s : s + self.batch_size] for s in range(0, len(order), self.batch_size)]
 
     def distributions(self, prompts: list[list[int]]) -> list:
-        """The digit search, in length-sorted batches of prompts, each batch with its prompts' KV cache (a row per beam:
-        batch x beams copies of a prompt's cache: the 8B shape at batch 128 peaks at 53 GiB; a smaller card wants a smaller
-        batch)."""
+        """The digit search, in length-sorted batches of prompts, each batch with its prompts' KV cache, a row per beam:
+        batch x beams copies of a prompt's cache (the 8B shape at batch 128 peaks at 53 GiB; a smaller card wants a
+        smaller batch)."""
         results = [None] * len(prompts)
 
         def search(model, batch):
