@@ -30,7 +30,7 @@ def test_prompts_built_in_a_batch_are_those_built_one_by_one_and_fit_their_budge
         assert prompt.endswith(PRICE_PREFIX) and len(tokenizer.encode(prompt, add_special_tokens=False)) <= allowed
         body = prompt.removesuffix(f"\n\n{PRICE_PREFIX}").split("\n\n", 1)[1]
         assert text.strip().startswith(body)
-    assert prompts[1] != f"{contexts[1]}\nHow much does this cost to the nearest dollar?\n\n{texts[1].strip()}\n\n{PRICE_PREFIX}"
+    assert len(prompts[1]) < len(texts[1])  # the long text was cut
 
 
 def test_eval_of_the_run_with_every_decoder(tiny_run, amazon, tmp_path):
