@@ -138,6 +138,7 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
     from transformers import AutoModelForCausalLM
 
     from pricer.llm.decoding import continuations_of, price_distributions
+    from pricer.llm.prompt_cache import CachedPrompts
 
     model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
     predictor = LLMPredictor.from_loaded(model, load_tokenizer(str(tiny_base)), batch_size=4)
@@ -146,9 +147,22 @@ def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(ti
     with torch.inference_mode():
         cached = predictor.distributions(prompts)
         reread = price_distributions(continuations_of(predictor.next_logprobs, prompts), len(prompts), predictor._vocab)
-    for a, b in zip(cached, reread):
-        assert sorted(a.values) == sorted(b.values)
+        one_row_passes = price_distributions(CachedPrompts(model, prompts, predictor._tokenizer.pad_token_id, 1),
+                                             len(prompts), predictor._vocab)
+    for a, b, c in zip(cached, reread, one_row_passes):
+        assert sorted(a.values) == sorted(b.values) == sorted(c.values)
         assert a.mean() == pytest.approx(b.mean(), rel=1e-4) and a.mass == pytest.approx(b.mass, rel=1e-4)
+        assert c.mean() == pytest.approx(a.mean(), rel=1e-4)
+
+
+def test_beam_passes_shrink_to_the_gpus_free_memory():
+    from pricer.llm.prompt_cache import rows_that_fit
+
+    mib, gib = 2**20, 2**30
+    assert rows_that_fit(1536, 128, 25 * mib, None) == 1536  # the CPU: no limit
+    assert rows_that_fit(1536, 128, 25 * mib, 60 * gib) == 1536  # the 8B at batch 128 on an 80 GB card
+    assert 64 < rows_that_fit(768, 64, 25 * mib, 17 * gib) < 768  # a 4-bit 8B on a 24 GB card: smaller passes
+    assert rows_that_fit(768, 64, 25 * mib, 1 * gib) == 64  # never fewer than the batch of prompts
 
 
 def test_liger_asked_on_the_cpu_warns_and_prices_as_without(tiny_base, capsys):
