@@ -70,6 +70,11 @@ def best_device() -> str:
 
 QUANTS = ("none", "4bit", "8bit")
 
+# liger-kernel's fused norms, rotary embedding and SwiGLU, for training and prediction alike. Its own forward pass
+# (fused linear cross-entropy) stays off: the training loss is ours (the output layer at the price positions only),
+# and prediction keeps transformers' forward with its KV cache.
+LIGER_KERNELS = {"rope": True, "rms_norm": True, "swiglu": True, "cross_entropy": False, "fused_linear_cross_entropy": False}
+
 
 def check_quant(quant: str, cuda: bool | None = None) -> str:
     """A quantisation pricer knows; with `cuda` given, one this device can run (bitsandbytes needs a CUDA GPU)."""

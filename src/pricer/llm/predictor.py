@@ -22,7 +22,7 @@ from pricer.llm.decoding import (
     top_tokens,
     topk_price,
 )
-from pricer.llm.models import load_base_model, load_tokenizer
+from pricer.llm.models import LIGER_KERNELS, load_base_model, load_tokenizer
 from pricer.llm.prompt_cache import CachedPrompts
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, prompt_token_ids
 from pricer.llm.replicas import ReplicaProcesses
@@ -139,7 +139,7 @@ class LLMPredictor(Predictor):
         elif self.liger:
             from transformers.integrations.liger import apply_liger_kernel
 
-            apply_liger_kernel(model, {"rope": True, "rms_norm": True, "swiglu": True, "cross_entropy": False})
+            apply_liger_kernel(model, LIGER_KERNELS)
         return model
 
     @functools.cached_property

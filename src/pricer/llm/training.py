@@ -27,7 +27,7 @@ import torch
 from pricer import PricerError, first_line
 from pricer.data.items import Item
 from pricer.llm.batching import flattened, right_padded
-from pricer.llm.models import check_quant, load_base_model, load_tokenizer
+from pricer.llm.models import LIGER_KERNELS, check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, completion, prompt_token_ids, question_of
 from pricer.predictors.base import Predictor
@@ -408,8 +408,6 @@ def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
     return neighbour_contexts(PriceIndex.load(config.index), [it.text for it in items], config.k)
 
 
-# The loss is ours (the output layer at the price positions only), so liger's fused linear cross-entropy stays off.
-LIGER_KERNELS = {"rope": True, "rms_norm": True, "swiglu": True, "cross_entropy": False, "fused_linear_cross_entropy": False}
 
 
 def _use_liger(wanted: bool, cuda: bool) -> bool:
