@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Issue 15's figures (docs/performance.md, session 8) at Llama 3.1 8B's shape with random weights: topk with and
-# without liger's kernels (each twice: the first run on a fresh machine comes out slower), the digit search at batch
-# 64 and 128, LoRA training with and without liger and batches grouped by length, and, on a machine with several
-# GPUs, a process per GPU against one.
+# without liger's kernels (each twice, after a warm-up run: a fresh machine's first comes out slower), the digit
+# search at batch 64 and 128, LoRA training with and without liger and batches grouped by length, and, on a machine
+# with several GPUs, a process per GPU against one.
 # Usage: scripts/gpu_issue15.sh DATA_DIR OUT_DIR   (the Llama 3 tokenizer from llama-models; liger-kernel installed)
 set -uo pipefail
 DATA=$1; OUT=$2
@@ -13,6 +13,7 @@ TOPK=(infer --random-weights llama-3.1-8b --data "$DATA/dev.jsonl[1250:]" --item
 DIGITS=(infer --random-weights llama-3.1-8b --data "$DATA/dev.jsonl[1250:]" --items 512 --decode median --reference-items 4)
 TRAIN=(train --random-weights llama-3.1-8b --data "$DATA/train.jsonl" --steps 12 --lora-dropout 0)
 export CUDA_VISIBLE_DEVICES=${CUDA_VISIBLE_DEVICES:-0}
+run warm-up "${TOPK[@]}"  # a fresh machine's first benchmark runs about 17% slow (docs/performance.md): not a figure
 for round in 1 2; do run "topk-$round" "${TOPK[@]}"; run "topk-liger-$round" "${TOPK[@]}" --liger; done
 run digits-b64 "${DIGITS[@]}" --batch-size 64
 run digits-b128 "${DIGITS[@]}" --batch-size 128
