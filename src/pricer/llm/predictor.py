@@ -193,31 +193,35 @@ class LLMPredictor(Predictor):
         with ThreadPoolExecutor(n) as pool:
             list(pool.map(run, self._models, [batches[i::n] for i in range(n)]))
 
+    def _at_last_positions(self, sequences: list[list[int]], read) -> list[tuple]:
+        """(rows, *read(logits)) for every length-sorted batch, from the next-token logits after its sequences. What
+        `read` returns stays where it is (on the device), so no batch waits for the one before it to come back."""
+        results = []
+
+        def forward(model, rows):
+            ids, mask = self._encode([sequences[i] for i in rows], device_of(model))
+            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
+            results.append((rows, *read(logits)))
+
+        self._on_replicas(forward, self._length_batches(sequences))
+        return results
+
     def next_logprobs(self, sequences: list[list[int]]) -> torch.Tensor:
         """Log-probabilities of the next token after each sequence, in batches of similar lengths (less padding)."""
         out = torch.empty((len(sequences), self._model.config.get_text_config().vocab_size))
 
-        def forward(model, rows):
-            ids, mask = self._encode([sequences[i] for i in rows], device_of(model))
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
-            out[rows] = torch.log_softmax(logits.float(), dim=-1).cpu()[:, : out.shape[1]]
+        def read(logits):  # copied out batch by batch: a whole vocabulary a row is too much to keep on the GPU
+            return (torch.log_softmax(logits.float(), dim=-1).cpu(),)
 
-        self._on_replicas(forward, self._length_batches(sequences))
+        for rows, logprobs in self._at_last_positions(sequences, read):
+            out[rows] = logprobs[:, : out.shape[1]]
         return out
 
     def next_top_tokens(self, sequences: list[list[int]], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """The k most probable next tokens after each sequence and their probabilities. They are picked on the model's
-        device and copied out after the last batch, so no batch waits for the one before it to come back."""
-        on_device = []
-
-        def forward(model, rows):
-            ids, mask = self._encode([sequences[i] for i in rows], device_of(model))
-            logits = model(input_ids=ids, attention_mask=mask, logits_to_keep=1).logits[:, -1, :]
-            on_device.append((rows, *top_tokens(logits, k)))
-
-        self._on_replicas(forward, self._length_batches(sequences))
+        """The k most probable next tokens after each sequence and their probabilities, picked on the model's device
+        and copied out after the last batch."""
         probs, tokens = torch.empty((len(sequences), k)), torch.empty((len(sequences), k), dtype=torch.long)
-        for rows, batch_probs, batch_tokens in on_device:
+        for rows, batch_probs, batch_tokens in self._at_last_positions(sequences, lambda logits: top_tokens(logits, k)):
             probs[rows], tokens[rows] = batch_probs.cpu(), batch_tokens.cpu()
         return probs, tokens
 

@@ -408,8 +408,6 @@ def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
     return neighbour_contexts(PriceIndex.load(config.index), [it.text for it in items], config.k)
 
 
-
-
 def _use_liger(wanted: bool, cuda: bool) -> bool:
     if wanted and not cuda:
         print("warning: liger's kernels are written for GPUs; training without them on the CPU", file=sys.stderr)
