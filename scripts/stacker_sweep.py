@@ -15,6 +15,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LinearRegression
 
 from pricer.data.items import read_items
+from pricer.evaluation.tester import bootstrap_interval
 from pricer.predictors.ensemble import member_template, out_of_fold_predictions
 from pricer.predictors.registry import predictor_class
 
@@ -87,11 +88,9 @@ def sweep(split):
     print(f"\n{split}: pool {len(pool):,}, held {len(held):,}; members alone "
           + ", ".join(f"{n} ${np.mean(np.abs(guesses[n][1] - truth)):.2f}" for n in MEMBERS + EXTRA))
     linear_errors = np.abs(runs["linear"] - truth)
-    rng = np.random.default_rng(0)
     for name, guess in runs.items():
         gain = linear_errors - np.abs(guess - truth)
-        boots = [gain[rng.integers(0, len(gain), len(gain))].mean() for _ in range(2000)]
-        low, high = np.percentile(boots, [2.5, 97.5])
+        low, high = bootstrap_interval(gain)
         print(f"  {name:40s} ${np.mean(np.abs(guess - truth)):7.2f}   gain on linear ${gain.mean():5.2f} "
               f"(CI ${low:.2f} to ${high:.2f})")
 
