@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# One validation-slice run of the Qwen2.5-Coder-1.5B regression head: `pricer train` with
+# recipes/qwen15-regression-rag.toml plus FLAGS, fitted on train + train-extra + train-more (never dev), scored on
+# dev[:1250]. Several run side by side on one machine, each in its own process (GPU given, memory capped at FRACTION
+# of the card so two fit on one GPU). Writes OUT/NAME/{train.log,eval/summary.json,eval/items.jsonl}.
+# Usage: experiments/qwen_validation.sh DATA_DIR OUT NAME GPU FRACTION [FLAGS...]
+set -euo pipefail
+DATA=$1; OUT=$2; NAME=$3; GPU=$4; FRACTION=$5; shift 5
+RUN=/tmp/pricer-runs/$NAME
+mkdir -p "$OUT/$NAME"
+export CUDA_VISIBLE_DEVICES=$GPU PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
+pricer() { python experiments/capped.py "$FRACTION" "$@"; }
+quiet() { tr '\r' '\n' | grep -v -E "it/s\]$|s/it\]$" || true; }
+start=$(date +%s)
+pricer train --config recipes/qwen15-regression-rag.toml "$@" --train "$DATA/train.jsonl" \
+  --train "$DATA/train-extra.jsonl" --train "$DATA/train-more.jsonl" --out "$RUN" 2>&1 | quiet > "$OUT/$NAME/train.log"
+echo "trained in $(( $(date +%s) - start )) s" >> "$OUT/$NAME/train.log"
+pricer eval --model "$RUN" --data "$DATA/dev.jsonl[:1250]" --size 0 --batch-size 64 --quiet \
+  --out "$OUT/$NAME/eval" --name "$NAME" 2>&1 | quiet > "$OUT/$NAME/eval.log"
+echo done > "$OUT/$NAME/done"
