@@ -12,6 +12,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("PRICER_DATA", REPO.parent / "shared" / "data"))
+SKIP_DATA = os.environ.get("PRICER_SKIP_DATA") == "1"
+
+
+def pytest_configure(config):
+    """A missing data folder stops the run in one line: a wrong path must not pass as a green run of half the suite.
+    PRICER_SKIP_DATA=1 runs what needs no data and reports the rest as skipped."""
+    if not (SHARED_DATA / "amazon" / "dev.jsonl").exists() and not SKIP_DATA:
+        raise pytest.UsageError(f"shared data not found at {SHARED_DATA.resolve()}: set PRICER_DATA to the folder that "
+                                "holds amazon/dev.jsonl (or PRICER_SKIP_DATA=1 to skip the tests that need it)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -56,12 +65,16 @@ def _fail_on_our_deprecations(monkeypatch):
     monkeypatch.setattr(warnings, "warn", warn)
 
 
+def shared_data() -> Path:
+    """The shared data folder (PRICER_DATA); with PRICER_SKIP_DATA=1 and no data there, the test is skipped."""
+    if not (SHARED_DATA / "amazon" / "dev.jsonl").exists():
+        pytest.skip(f"PRICER_SKIP_DATA=1 and no shared data at {SHARED_DATA}")
+    return SHARED_DATA
+
+
 @pytest.fixture(scope="session")
 def amazon() -> Path:
-    path = SHARED_DATA / "amazon"
-    if not (path / "dev.jsonl").exists():
-        pytest.skip(f"shared data not found at {path} (set PRICER_DATA)")
-    return path
+    return shared_data() / "amazon"
 
 
 def run_cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
@@ -110,6 +123,20 @@ def tiny_run(tiny_base, amazon, tmp_path_factory):
     result = run_cli(
         "train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", run,
         "--max-steps", "5", "--save-steps", "2", "--batch-size", "4", "--logging-steps", "1",
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return run
+
+
+@pytest.fixture(scope="session")
+def priced_run(tiny_base, amazon, tmp_path_factory):
+    """A tiny model that writes prices: every weight of the random tiny base tuned for 20 steps at a high learning rate
+    on dev[:40], through the real command. checkpoint-10 is half-way (its prices are as far off as the untuned base's);
+    checkpoint-20 has learned the items' prices."""
+    run = tmp_path_factory.mktemp("runs") / "priced"
+    result = run_cli(
+        "train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", run, "--lora-r", "0",
+        "--max-steps", "20", "--save-steps", "10", "--batch-size", "4", "--learning-rate", "1e-2", "--logging-steps", "2",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return run

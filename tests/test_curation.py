@@ -154,9 +154,9 @@ def test_listings_in_another_layout_are_mapped_and_curated_by_the_same_rules(tmp
     columns of its own, mapped with --map."""
     import pandas as pd
 
-    from conftest import SHARED_DATA
+    from conftest import shared_data
 
-    sample = SHARED_DATA / "extra" / "amazon-2020-sample.csv"
+    sample = shared_data() / "extra" / "amazon-2020-sample.csv"
     items, dropped = curate_file(sample, WordTokenizer())
     table = pd.read_csv(sample, dtype=str, keep_default_na=False)
     unpriced = sum(parse_price(p) is None for p in table["Selling Price"])  # ranges, blanks

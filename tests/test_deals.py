@@ -151,10 +151,9 @@ def test_ten_thousand_offers_in_bounded_memory_with_progress(model, tmp_path):
 def test_deals_command_on_the_real_offers(model_dir, tmp_path):
     """`pricer deals` on the 153 dealnews offers: a ranked table; the second run reports none new; the webhook (which
     fails its first two calls) gets each new deal once."""
-    offers = "../shared/data/deals/offers.jsonl"
-    from conftest import SHARED_DATA
+    from conftest import shared_data
 
-    offers = str(SHARED_DATA / "deals" / "offers.jsonl")
+    offers = str(shared_data() / "deals" / "offers.jsonl")
     receiver = Receiver(fail_first=2)
     try:
         args = ["deals", offers, "--model", model_dir, "--memory", tmp_path / "m.sqlite", "--min-discount", "50",

@@ -1,5 +1,7 @@
 import json
+import math
 
+import numpy as np
 import pytest
 
 from conftest import run_cli
@@ -33,16 +35,16 @@ def test_prompts_built_in_a_batch_are_those_built_one_by_one_and_fit_their_budge
     assert len(prompts[1]) < len(texts[1])  # the long text was cut
 
 
-def test_eval_of_the_run_with_every_decoder(tiny_run, amazon, tmp_path):
+def test_eval_of_a_run_that_writes_prices_with_every_decoder(priced_run, amazon, tmp_path):
     """greedy through the real command; the other decoders through the same evaluation in this process (a new
-    process per decoder would spend its time importing transformers)."""
+    process per decoder would spend its time importing transformers). Every decoder reads a price for every item."""
     from pricer.evaluation.tester import evaluate
 
     items = read_items(f"{amazon / 'dev.jsonl'}[1250:1254]")
-    result = run_cli("eval", "--model", tiny_run, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "4",
+    result = run_cli("eval", "--model", priced_run, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "4",
                      "--decode", "greedy", "--out", tmp_path / "greedy", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
-    predictor = load_predictor(tiny_run)
+    predictor = load_predictor(priced_run)
     for decode in ("topk", "mean", "median", "logmean"):
         predictor.decode = decode
         evaluate(predictor, items, tmp_path / decode, name=decode)
@@ -50,20 +52,41 @@ def test_eval_of_the_run_with_every_decoder(tiny_run, amazon, tmp_path):
         out = tmp_path / decode
         summary = json.loads((out / "summary.json").read_text())
         rows = [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
-        assert summary["n"] == 4 and len(rows) == 4
-        assert summary["no_price"] == sum(bool(r.get("no_price")) for r in rows)
+        assert summary["n"] == 4 and len(rows) == 4 and summary["no_price"] == 0, decode
+        assert all(math.isfinite(r["guess"]) and r["guess"] >= 0 and not r.get("no_price") for r in rows), decode
         if decode in ("mean", "median", "logmean"):
-            assert all(r["low"] <= r["high"] for r in rows if not r.get("no_price"))
+            assert all(0 < r["low"] < r["high"] for r in rows), decode
+    medians = [json.loads(line) for line in (tmp_path / "median" / "items.jsonl").read_text().splitlines()]
+    assert all(r["low"] <= r["guess"] <= r["high"] for r in medians)  # the 10% and 90% points hold the 50% one
+    means = [json.loads(line)["guess"] for line in (tmp_path / "mean" / "items.jsonl").read_text().splitlines()]
+    assert len(set(means)) == 4  # a price read from each text, not one number for all
 
 
-def test_checkpoint_revision_loads_and_a_missing_one_is_named(tiny_run):
+def test_a_runs_untrained_model_writes_no_price_and_says_so(tiny_run, amazon, tmp_path):
+    """The tiny LoRA run on a random base: its greedy replies hold no number, which the Tester counts and flags."""
+    result = run_cli("eval", "--model", tiny_run, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "3",
+                     "--decode", "greedy", "--out", tmp_path, "--quiet")
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    rows = [json.loads(line) for line in (tmp_path / "items.jsonl").read_text().splitlines()]
+    assert summary["no_price"] == sum(bool(r.get("no_price")) for r in rows) == 3
+    assert all(r["guess"] == 0 for r in rows)
+
+
+def test_checkpoint_revision_loads_and_a_missing_one_is_named(tiny_run, priced_run):
     predictor = load_predictor(f"{tiny_run}@checkpoint-2")
     assert predictor.adapter == "checkpoint-2"
     assert load_predictor(f"{tiny_run}@4").adapter == "checkpoint-4"
     with pytest.raises(PricerError, match="no checkpoint-9 .*checkpoint-2"):
         load_predictor(f"{tiny_run}@checkpoint-9")
-    details = predictor.predict_details(["A blue bicycle bell"])
-    assert set(details[0]) >= {"price"}
+    texts = ["A blue bicycle bell", "Stainless steel frying pan, 28 cm, induction"]
+    half, whole = [], []
+    for n, prices in ((10, half), (20, whole)):
+        predictor = load_predictor(f"{priced_run}@checkpoint-{n}")
+        predictor.decode = "mean"
+        prices.extend(predictor.predict(texts))
+    half, whole = np.array(half), np.array(whole)
+    assert np.all(np.abs(np.log(half / whole)) > 0.1), (half, whole)  # each revision's own weights, not the last
 
 
 def test_unknown_decoder_is_refused():
@@ -165,18 +188,20 @@ def test_beam_passes_shrink_to_the_gpus_free_memory():
     assert rows_that_fit(768, 64, 25 * mib, 1 * gib) == 64  # never fewer than the batch of prompts
 
 
-def test_liger_asked_on_the_cpu_warns_and_prices_as_without(tiny_base, capsys):
+def test_liger_asked_on_the_cpu_warns_and_prices_as_without(priced_run, capsys):
     """liger's kernels are Triton (CUDA): on the CPU the predictor says so and runs its plain forward pass."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(tiny_base, dtype=torch.float32)
-    tokenizer = load_tokenizer(str(tiny_base))
-    fused = LLMPredictor.from_loaded(model, tokenizer, decode="topk", batch_size=4, liger=True)
+    model = AutoModelForCausalLM.from_pretrained(priced_run / "model", dtype=torch.float32)
+    tokenizer = load_tokenizer(str(priced_run / "model"))
+    fused = LLMPredictor.from_loaded(model, tokenizer, decode="mean", batch_size=4, liger=True)
     assert "liger" in capsys.readouterr().err
-    plain = LLMPredictor.from_loaded(model, tokenizer, decode="topk", batch_size=4)
+    plain = LLMPredictor.from_loaded(model, tokenizer, decode="mean", batch_size=4)
     texts = ["A blue bicycle bell", "Steel frying pan, 28 cm"]
-    assert fused.predict_details(texts) == plain.predict_details(texts)
+    prices = plain.predict_details(texts)
+    assert all(d["price"] > 0 for d in prices) and prices[0] != prices[1]
+    assert fused.predict_details(texts) == prices
 
 
 def test_the_page_answer_carries_a_language_models_interval(tiny_run):
@@ -196,19 +221,32 @@ def test_the_page_answer_carries_a_language_models_interval(tiny_run):
     assert answer["verdict"]["verdict"] == ("good deal" if 0.5 < low else "fair price")
 
 
-def test_select_scores_every_checkpoint_and_run_at_best_loads_the_winner(tiny_run, amazon, tmp_path):
+def test_select_chooses_the_trained_checkpoint_and_run_at_best_loads_it(priced_run, amazon, tmp_path):
+    """`pricer checkpoints` lists each revision with its logged loss; `pricer select` scores them on items the run never
+    saw and records the trained one (checkpoint-20), which `RUN@best` then loads through the CLI."""
     from pricer.llm.checkpoints import score_checkpoints
 
-    listed = run_cli("checkpoints", tiny_run)
-    assert listed.returncode == 0 and all(f"checkpoint-{n}" in listed.stdout for n in (2, 4, 5)), listed.stderr
-    assert "10.6" in listed.stdout or "10.5" in listed.stdout  # the training loss logged at each step
-    items = read_items(f"{amazon / 'train.jsonl'}[:6]")
-    rows, best = score_checkpoints(str(tiny_run), items, tmp_path / "select", metric="mae")
-    assert [r["revision"] for r in rows] == ["checkpoint-2", "checkpoint-4", "checkpoint-5"]
-    assert best["mae"] == min(r["mae"] for r in rows) and (tiny_run / "best.json").exists()
-    assert load_predictor(f"{tiny_run}@best").adapter == best["revision"]
+    listed = run_cli("checkpoints", priced_run)
+    assert listed.returncode == 0, listed.stderr
+    history = json.loads((priced_run / "checkpoint-20" / "trainer_state.json").read_text())["log_history"]
+    logged = {h["step"]: h["loss"] for h in history if "loss" in h}
+    rows = {line.split()[1]: line for line in listed.stdout.splitlines() if "checkpoint-" in line}
+    assert set(rows) == {"checkpoint-10", "checkpoint-20"}
+    assert f"{logged[10]:.4f}" in rows["checkpoint-10"] and f"{logged[20]:.4f}" in rows["checkpoint-20"]
+    assert logged[20] < logged[10]
+
+    data = f"{amazon / 'dev.jsonl'}[1250:1274]"
+    selected = run_cli("select", priced_run, "--data", data, "--metric", "mae", "--decode", "mean", "--out", tmp_path / "s")
+    assert selected.returncode == 0, selected.stderr[-3000:]
+    best = json.loads((priced_run / "best.json").read_text())
+    assert best["revision"] == "checkpoint-20"
+    text = read_items(data)[0].text
+    at_best, at_20 = (run_cli("predict", "--model", f"{priced_run}@{rev}", "--decode", "mean", text)
+                      for rev in ("best", "checkpoint-20"))
+    assert at_best.returncode == 0 and at_best.stdout == at_20.stdout, at_best.stderr[-2000:]
+
     with pytest.raises(PricerError, match="--metric must be one of"):
-        score_checkpoints(str(tiny_run), items, tmp_path / "select", metric="accuracy")
-    (tiny_run / "best.json").unlink()
+        score_checkpoints(str(priced_run), read_items(data), tmp_path / "x", metric="accuracy")
+    (priced_run / "best.json").unlink()
     with pytest.raises(PricerError, match="no checkpoint chosen yet"):
-        load_predictor(f"{tiny_run}@best")
+        load_predictor(f"{priced_run}@best")

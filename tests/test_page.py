@@ -8,7 +8,7 @@ import shutil
 import httpx
 import pytest
 
-from conftest import SHARED_DATA, pricer_serve
+from conftest import pricer_serve
 from pricer.data.items import read_items
 from pricer.predictors.registry import make_predictor
 from pricer.retrieval.index import PriceIndex
@@ -39,7 +39,7 @@ def served(amazon, tmp_path_factory):
     make_predictor("tfidf").fit(items).save(tmp / "tfidf")
     PriceIndex.build(items[:200]).save(tmp / "index")
     with pricer_serve("--model", tmp / "tfidf", "--index", tmp / "index", "--deals",
-                      SHARED_DATA / "deals" / "offers.jsonl", env={"PRICER_API_KEY": KEY}) as url:
+                      amazon.parent / "deals" / "offers.jsonl", env={"PRICER_API_KEY": KEY}) as url:
         yield url, tmp
 
 
