@@ -104,8 +104,10 @@ def test_shipped_ensemble_recipes_name_real_members():
 
 def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
     items = read_items(f"{amazon / 'dev.jsonl'}[:200]")
-    PriceIndex.build(items).save(tmp_path / "idx")
+    built = run_cli("index", "build", "--train", f"{amazon / 'dev.jsonl'}[:200]", "--out", tmp_path / "idx")
+    assert built.returncode == 0, built.stderr[-2000:]
     index = PriceIndex.load(tmp_path / "idx")
+    assert len(index.items) == 200 and index.faiss_index.ntotal == 200
     hits = index.query([items[7].text, items[42].text], k=3)
     assert hits[0][0]["price"] == items[7].price and hits[0][0]["similarity"] > 0.99
     assert hits[1][0]["title"] == items[42].title and len(hits[1]) == 3

@@ -82,6 +82,41 @@ def test_interrupted_evaluation_resumes_without_redoing_items(tmp_path):
     assert s["n"] == 10 and [json.loads(x)["i"] for x in (tmp_path / "items.jsonl").read_text().splitlines()] == list(range(10))
 
 
+@pytest.mark.slow
+def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, amazon, tmp_path):
+    """SIGINT to a running `pricer eval` (the tiny language model, one item a batch): it says how many items are saved
+    and exits 130; the same command again keeps those lines as they were and scores only the rest."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "eval"
+    args = [sys.executable, "-m", "pricer.cli", "eval", "--model", str(priced_run), "--decode", "median",
+            "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "30", "--batch-size", "1", "--out", str(out)]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "COLUMNS": "200"})
+    items_file, deadline = out / "items.jsonl", time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if items_file.exists() and len(items_file.read_text().splitlines()) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr[-2000:]
+    saved = items_file.read_text().splitlines()
+    assert 3 <= len(saved) < 30 and f"interrupted: {len(saved)} of 30 items saved" in stdout
+    assert "Traceback" not in stderr
+
+    again = run_cli(*args[3:])
+    assert again.returncode == 0, again.stderr[-2000:]
+    lines = items_file.read_text().splitlines()
+    assert lines[: len(saved)] == saved and [json.loads(x)["i"] for x in lines] == list(range(30))
+    assert again.stdout.count("(resumed)") == len(saved)
+    assert json.loads((out / "summary.json").read_text())["n"] == 30
+
+
 def test_resume_refuses_another_evaluation(tmp_path):
     evaluate(HalfPrice(), items(3), tmp_path)
     other = [Item(text="5 x", price=5.0)] * 3

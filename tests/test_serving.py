@@ -110,6 +110,16 @@ def test_load_500_requests_from_32_clients_and_clients_that_vanish(service, amaz
     assert httpx.get(f"{service}/health").json()["status"] == "ok"
 
 
+def test_the_loadtest_command_counts_failures_and_says_so_in_its_exit_code(service, amazon, tmp_path):
+    ok = run_cli("loadtest", service, "--data", f"{amazon / 'dev.jsonl'}[1250:1300]", "--requests", "60", "--clients", "4")
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    assert "60 requests from 4 clients: 60 ok, errors none" in ok.stdout
+    poisoned = tmp_path / "poison.jsonl"
+    poisoned.write_text("".join(json.dumps({"text": f"poison {i}", "price": 5}) + "\n" for i in range(3)))
+    failing = run_cli("loadtest", service, "--data", poisoned, "--requests", "6", "--clients", "2")
+    assert failing.returncode == 1 and "0 ok" in failing.stdout, failing.stdout
+
+
 def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatch, tmp_path):
     monkeypatch.setenv("OPENAI_API_KEY", "local-test-key")
     monkeypatch.setenv("PRICER_CACHE", str(tmp_path))

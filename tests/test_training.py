@@ -314,13 +314,34 @@ def test_steps_with_non_finite_gradients_are_skipped_until_too_many(tiny_base, a
     assert skipped_steps(trainer) == 1
 
 
-TRAINING_RECIPES = [p for p in sorted((Path(__file__).resolve().parents[1] / "recipes").glob("*.toml"))
-                    if "[ensemble]" not in p.read_text()]
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+TRAINING_RECIPES = [p for p in sorted(RECIPES_DIR.glob("*.toml")) if "[ensemble]" not in p.read_text()]
+ENSEMBLE_RECIPES = [p for p in sorted(RECIPES_DIR.glob("*.toml")) if "[ensemble]" in p.read_text()]
 
 
 @pytest.mark.parametrize("recipe", TRAINING_RECIPES, ids=lambda p: p.name)
-def test_every_shipped_recipe_is_a_valid_training_config(recipe):
-    from pricer.llm.training import TrainConfig
+def test_every_shipped_training_recipe_passes_the_validator(recipe):
+    """What `pricer train --config` checks before loading anything: a 4- or 8-bit recipe is refused on this CPU for the
+    reason it gives, every other recipe passes."""
+    from pricer.llm.training import TrainConfig, check_config
 
     config = TrainConfig(**read_recipe(recipe))
-    assert config.head in ("lm", "regression") and config.epochs > 0
+    if config.quant == "none":
+        check_config(config)
+    else:
+        with pytest.raises(PricerError, match="CUDA"):
+            check_config(config)
+
+
+@pytest.mark.parametrize("recipe", ENSEMBLE_RECIPES, ids=lambda p: p.name)
+def test_every_shipped_ensemble_recipe_builds_with_members_that_exist(recipe):
+    from pricer.predictors.registry import ensemble_recipe, make_predictor
+
+    ensemble = make_predictor(str(recipe))
+    for member in ensemble_recipe(recipe)["members"]:
+        if member.endswith(".toml"):
+            assert (RECIPES_DIR.parent / member).exists(), member
+            read_recipe(RECIPES_DIR.parent / member)
+        else:
+            make_predictor(member)
+    assert ensemble.kind == "ensemble"

@@ -282,7 +282,13 @@ def evaluate_cmd(
                 f"Error: ${row['error']:,.2f} SLE: {row['sle']:,.2f} Item: {row['title'][:40]}{' (resumed)' if resumed else ''}[/]"
             )
 
-    summary = evaluate(predictor, items, out, name=name, batch_size=batch_size, on_row=show)
+    try:
+        summary = evaluate(predictor, items, out, name=name, batch_size=batch_size, on_row=show)
+    except KeyboardInterrupt:
+        saved = sum(1 for _ in open(out / "items.jsonl", encoding="utf-8")) if (out / "items.jsonl").exists() else 0
+        console.print(f"interrupted: {saved} of {len(items)} items saved in {out}; the same command resumes from there",
+                      soft_wrap=True)
+        raise typer.Exit(130) from None
     print_summary(summary)
     console.print(f"wrote {out}/summary.json, items.jsonl, chart.png, chart.html")
 
@@ -523,10 +529,10 @@ def _deals_table(deals) -> Table:
 def loadtest_cmd(
     url: Annotated[str, typer.Argument(help="The running service, e.g. http://127.0.0.1:8000 (keep it on loopback).")],
     data: Annotated[str, typer.Option(help="Items whose texts are sent.")],
-    requests: int = 500,
-    clients: int = 32,
+    requests: Annotated[int, typer.Option(help="How many requests in all, each one text to POST /v1/price.")] = 500,
+    clients: Annotated[int, typer.Option(help="How many clients send at once, each on its own kept-alive connection.")] = 32,
 ):
-    """Bounded load test of a running `pricer serve`: zero errors expected; prints median and p99 latency."""
+    """Bounded load test of a running `pricer serve`: prints median and p99 latency; exits 1 if any request failed."""
     from pricer.serving.loadtest import load_test
 
     stats = load_test(url.rstrip("/"), [it.text for it in _read(data)], requests=requests, clients=clients)
@@ -534,6 +540,8 @@ def loadtest_cmd(
         f"{stats['requests']} requests from {stats['clients']} clients: {stats['ok']} ok, errors {stats['errors'] or 'none'}, "
         f"median {stats['p50_ms']:.1f} ms, p99 {stats['p99_ms']:.1f} ms, {stats['requests_per_s']:.0f} requests/s"
     )
+    if stats["errors"]:
+        raise typer.Exit(1)
 
 
 bench_app = typer.Typer(no_args_is_help=True, help="Speed of the inference and training code paths (issue 6).")
