@@ -77,16 +77,28 @@ def amazon() -> Path:
     return shared_data() / "amazon"
 
 
+PRICER = [sys.executable, str(REPO / "tests" / "guarded_cli.py")]  # the `pricer` command, deprecations reported
+
+
+def no_deprecated_calls(stderr: str) -> None:
+    from guarded_cli import DEPRECATED_MARK
+
+    if DEPRECATED_MARK in stderr:
+        raise AssertionError(next(line for line in stderr.splitlines() if DEPRECATED_MARK in line))
+
+
 def run_cli(*args, cwd=None, env=None) -> subprocess.CompletedProcess:
-    """The real `pricer` command in a new process."""
-    return subprocess.run(
-        [sys.executable, "-m", "pricer.cli", *map(str, args)],
+    """The real `pricer` command in a new process; a deprecated API called by pricer there fails the test."""
+    result = subprocess.run(
+        [*PRICER, *map(str, args)],
         capture_output=True,
         text=True,
         cwd=cwd,
         env={**os.environ, "COLUMNS": "200", **(env or {})},
         timeout=600,
     )
+    no_deprecated_calls(result.stderr)
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -245,7 +257,7 @@ def pricer_serve(*args, env: dict | None = None, timeout: float = 120):
     import httpx
 
     port, log = free_port(), tempfile.TemporaryFile("w+")  # a file, not a pipe: a full pipe would stall the server
-    proc = subprocess.Popen([sys.executable, "-m", "pricer.cli", "serve", "--port", str(port), *map(str, args)],
+    proc = subprocess.Popen([*PRICER, "serve", "--port", str(port), *map(str, args)],
                             stdout=subprocess.DEVNULL, stderr=log, text=True, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
@@ -263,4 +275,7 @@ def pricer_serve(*args, env: dict | None = None, timeout: float = 120):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+        log.seek(0)
+        served_log = log.read()
         log.close()
+    no_deprecated_calls(served_log)

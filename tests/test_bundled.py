@@ -28,11 +28,13 @@ def test_parts_join_in_order_once_and_the_hash_is_checked(parts, tmp_path):
     split, whole = parts
     target = join_parts("fake", split, tmp_path / "cache" / "fake.gguf")
     assert target.read_bytes() == whole
-    assert join_parts("fake", split, target) == target  # joined already: nothing read again
     wrong = SplitGGUF(split.package, 3, split.data, "0.1", split.size, "0" * 64)
     with pytest.raises(PricerError, match="not the expected 3,000 bytes"):
         join_parts("fake", wrong, tmp_path / "cache" / "other.gguf")
     assert not list((tmp_path / "cache").glob("*.partial")) and not (tmp_path / "cache" / "other.gguf").exists()
+    for part in part_paths("fake", split):
+        part.unlink()  # joined already: the second call must not read the parts
+    assert join_parts("fake", split, target) == target and target.read_bytes() == whole
 
 
 def test_a_missing_part_is_named_with_the_command_that_installs_it(parts, tmp_path):
@@ -46,9 +48,15 @@ def test_a_missing_part_is_named_with_the_command_that_installs_it(parts, tmp_pa
         part_paths("fake", split)
 
 
-def test_the_qwen_entries_name_real_sizes():
-    assert SPLIT["qwen2.5-coder-1.5b"].size == 1_117_320_768 and SPLIT["qwen2.5-coder-1.5b"].parts == 22
-    assert SPLIT["qwen2.5-coder-0.5b"].parts == 6
+def test_the_qwen_entries_are_the_packages_make_qwen_installs():
+    """Every part each split model names is pinned, at the version it names, in requirements-qwen.lock (what
+    `make qwen` installs), and the lock pins no part beyond them."""
+    from conftest import REPO
+    from test_environment import locked
+
+    pins = locked(REPO / "requirements-qwen.lock")
+    named = {split.distribution(i): split.version for split in SPLIT.values() for i in range(1, split.parts + 1)}
+    assert named == pins
 
 
 @pytest.mark.slow

@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import run_cli
+from conftest import PRICER, run_cli
 from pricer import PricerError
 from pricer.data.items import Item
 from pricer.evaluation.tester import GREEN, ORANGE, RED, colour_for, evaluate, summarize
@@ -93,7 +93,7 @@ def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, ama
     import time
 
     out = tmp_path / "eval"
-    args = [sys.executable, "-m", "pricer.cli", "eval", "--model", str(priced_run), "--decode", "median",
+    args = [*PRICER, "eval", "--model", str(priced_run), "--decode", "median",
             "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "30", "--batch-size", "1", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"})
@@ -109,7 +109,7 @@ def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, ama
     assert 3 <= len(saved) < 30 and f"interrupted: {len(saved)} of 30 items saved" in stdout
     assert "Traceback" not in stderr
 
-    again = run_cli(*args[3:])
+    again = run_cli(*args[len(PRICER):])
     assert again.returncode == 0, again.stderr[-2000:]
     lines = items_file.read_text().splitlines()
     assert lines[: len(saved)] == saved and [json.loads(x)["i"] for x in lines] == list(range(30))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import PRICER, run_cli
 from pricer import PricerError
 from pricer.data.items import read_items
 from pricer.llm.prompts import PRICE_PREFIX, QUESTION, QUESTIONS, question_of
@@ -101,12 +101,17 @@ def test_batches_grouped_by_length_carry_less_padding(tiny_base, amazon, tmp_pat
     assert sum(seen[True]) == sum(seen[False])  # the same tokens, in other batches
 
 
-def test_padding_free_training_run(tiny_base, amazon, tmp_path):
-    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out", tmp_path / "run",
-                     "--max-steps", "2", "--batch-size", "8", "--save-steps", "0", "--logging-steps", "1", "--padding-free")
-    assert result.returncode == 0, result.stderr[-3000:]
-    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["padding_free"] is True
-    assert json.loads((tmp_path / "run" / "train_result.json").read_text())["train_loss"] > 0
+def test_padding_free_training_run_has_the_padded_runs_loss(tiny_base, amazon, tmp_path):
+    """The same two steps on the same items, joined in one row or padded: the same training loss."""
+    losses = {}
+    for layout in ("--padding-free", "--no-padding-free"):
+        result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out",
+                         tmp_path / layout, "--max-steps", "2", "--batch-size", "8", "--save-steps", "0",
+                         "--logging-steps", "1", layout)
+        assert result.returncode == 0, result.stderr[-3000:]
+        losses[layout] = json.loads((tmp_path / layout / "train_result.json").read_text())["train_loss"]
+    assert json.loads((tmp_path / "--padding-free" / "train_config.json").read_text())["padding_free"] is True
+    assert losses["--padding-free"] == pytest.approx(losses["--no-padding-free"], rel=1e-4)
 
 
 def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_base, amazon):
@@ -219,7 +224,7 @@ def test_recipe_file(tmp_path):
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp_path):
     run = tmp_path / "run"
-    args = [sys.executable, "-m", "pricer.cli", "train", "--base", str(tiny_base), "--train", f"{amazon / 'dev.jsonl'}[:64]",
+    args = [*PRICER, "train", "--base", str(tiny_base), "--train", f"{amazon / 'dev.jsonl'}[:64]",
             "--out", str(run), "--max-steps", "60", "--save-steps", "3", "--batch-size", "2", "--logging-steps", "50"]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
