@@ -36,6 +36,8 @@ browser:
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium chromium-driver; }
 	@chromium --version
 
+# The inner loop (about 40 s here): the tests not marked slow, that is none that trains, serves from a subprocess or
+# loads a real model. Without ../shared/data both stop in one line; PRICER_SKIP_DATA=1 runs what needs no data.
 test-fast: install
 	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -n auto --dist loadfile -m "not slow"
 

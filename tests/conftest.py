@@ -65,6 +65,17 @@ def _fail_on_our_deprecations(monkeypatch):
     monkeypatch.setattr(warnings, "warn", warn)
 
 
+# A test that needs one of these is slow whatever it does itself: each builds a model through transformers, a training
+# run or a server process (tens of seconds on 2 cores, once per worker).
+SLOW_FIXTURES = {"tiny_base", "tokenizer", "tiny_run", "priced_run", "hub_cache", "offline", "served", "served_with_key"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+
+
 def shared_data() -> Path:
     """The shared data folder (PRICER_DATA); with PRICER_SKIP_DATA=1 and no data there, the test is skipped."""
     if not (SHARED_DATA / "amazon" / "dev.jsonl").exists():
@@ -241,7 +252,9 @@ class Server:
 
         self.thread.start()
         deadline = time.time() + 30
-        while not self.server.started and time.time() < deadline:
+        while not self.server.started:
+            if not self.thread.is_alive() or time.time() > deadline:
+                raise AssertionError(f"uvicorn on port {self.port} did not start (see the log above)")
             time.sleep(0.02)
         return f"http://127.0.0.1:{self.port}"
 
@@ -261,16 +274,17 @@ def pricer_serve(*args, env: dict | None = None, timeout: float = 120):
                             stdout=subprocess.DEVNULL, stderr=log, text=True, env={**os.environ, **(env or {})})
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + timeout
-        while time.time() < deadline and proc.poll() is None:
+        deadline, healthy = time.time() + timeout, False
+        while not healthy and time.time() < deadline and proc.poll() is None:
             try:
-                if httpx.get(f"{url}/health").status_code == 200:
-                    break
+                healthy = httpx.get(f"{url}/health").status_code == 200
             except httpx.HTTPError:
-                time.sleep(0.2)
-        if proc.poll() is not None:
+                pass
+            time.sleep(0 if healthy else 0.2)
+        if not healthy:
             log.seek(0)
-            raise AssertionError(f"pricer serve exited: {log.read()[-2000:]}")
+            raise AssertionError(f"pricer serve {'exited' if proc.poll() is not None else f'not healthy in {timeout} s'}: "
+                                 f"{log.read()[-2000:]}")
         yield url
     finally:
         proc.terminate()

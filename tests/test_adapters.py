@@ -58,12 +58,14 @@ def prices(spec) -> np.ndarray:
     return np.array([d["price"] or 0.0 for d in predictor.predict_details(TEXTS)])
 
 
+@pytest.mark.slow
 def test_a_plain_adapter_folder_is_a_model(offline):
     predictor = load_predictor(offline / "adapter-0")
     assert predictor.kind == "llm" and predictor.adapter == str((offline / "adapter-0").resolve())
     assert np.array_equal(prices(offline / "adapter-0"), prices("pricer-tests/tiny-run@" + COMMITS[0]))
 
 
+@pytest.mark.slow
 def test_two_revisions_load_two_adapters_and_main_is_the_newest(offline):
     first, second = prices(f"pricer-tests/tiny-run@{COMMITS[0]}"), prices(f"pricer-tests/tiny-run@{COMMITS[1]}")
     assert not np.array_equal(first, second)
@@ -74,6 +76,7 @@ def test_two_revisions_load_two_adapters_and_main_is_the_newest(offline):
         load_predictor("pricer-tests/no-such-run")
 
 
+@pytest.mark.slow
 def test_the_command_reads_the_cache_offline(hub_cache):
     env = {"HF_HUB_CACHE": str(hub_cache / "hub"), "HF_HUB_OFFLINE": "1"}
     result = run_cli("predict", "--model", f"pricer-tests/tiny-run@{COMMITS[0]}", "--decode", "greedy", TEXTS[0], env=env)
@@ -83,6 +86,7 @@ def test_the_command_reads_the_cache_offline(hub_cache):
     assert missing.returncode == 2 and "reachable on the Hugging Face hub" in missing.stderr
 
 
+@pytest.mark.slow
 def test_base_and_quant_flags_reach_the_adapters_predictor(hub_cache, tiny_base, tmp_path):
     shutil.copytree(tiny_base, tmp_path / "same-base-elsewhere")
     env = {"HF_HUB_CACHE": str(hub_cache / "hub"), "HF_HUB_OFFLINE": "1"}
@@ -97,6 +101,7 @@ def test_base_and_quant_flags_reach_the_adapters_predictor(hub_cache, tiny_base,
         _load_model("random", None, base="x")
 
 
+@pytest.mark.slow
 def test_select_scores_the_cached_revisions_and_best_loads_the_winner(offline, amazon, tmp_path):
     from pricer.llm.checkpoints import list_checkpoints, score_checkpoints
 
@@ -108,6 +113,7 @@ def test_select_scores_the_cached_revisions_and_best_loads_the_winner(offline, a
     assert load_predictor("pricer-tests/tiny-run@best").adapter.endswith(best["revision"])
 
 
+@pytest.mark.slow
 def test_an_ensemble_keeps_a_hub_adapter_as_a_reference_with_its_revision(offline, amazon, tmp_path):
     from pricer.predictors.ensemble import EnsemblePredictor
 

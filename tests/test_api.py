@@ -9,6 +9,7 @@ import pricer
 from conftest import run_cli
 
 
+@pytest.mark.slow
 def test_notebook_api_reproduces_the_commands_row(amazon, tmp_path):
     train = pricer.read_items(amazon / "train.jsonl", f"{amazon / 'dev.jsonl'}[:1250]")
     model = pricer.fit("tfidf", train)

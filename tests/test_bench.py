@@ -9,6 +9,7 @@ from pricer import PricerError
 from pricer.llm.bench import random_weights
 
 
+@pytest.mark.slow
 def test_bench_infer_and_train_on_a_tiny_model(tiny_base, amazon, tmp_path):
     infer = run_cli("bench", "infer", "--base", tiny_base, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--items", "8",
                     "--batch-size", "4", "--reference-items", "2", "--out", tmp_path / "infer.json")
@@ -25,6 +26,7 @@ def test_bench_infer_and_train_on_a_tiny_model(tiny_base, amazon, tmp_path):
     assert too_short.returncode == 2 and "more than the 2 warm-up steps" in too_short.stderr
 
 
+@pytest.mark.slow
 def test_bench_full_fine_tuning_padding_free_asks_liger_only_on_a_gpu(tiny_base, amazon, tmp_path):
     result = run_cli("bench", "train", "--base", tiny_base, "--data", f"{amazon / 'train.jsonl'}", "--steps", "3",
                      "--batch-size", "2", "--lora-r", "0", "--liger", "--padding-free", "--out", tmp_path / "full.json")

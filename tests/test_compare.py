@@ -34,6 +34,7 @@ def test_the_paired_difference_and_its_interval(runs):
     assert same["difference"] == 0 and same["verdict"] == "no difference the items can show"
 
 
+@pytest.mark.slow
 def test_runs_on_different_items_are_refused(runs):
     with pytest.raises(PricerError, match="different items|share no scored item"):
         compare(runs / "tfidf", runs / "other")

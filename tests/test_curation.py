@@ -88,6 +88,7 @@ def test_token_floor_and_ceiling_use_the_given_tokenizer():
     assert curate_record(sparse, "Appliances", tok) == (None, "too few tokens")
 
 
+@pytest.mark.slow
 def test_llama3_tokenizer_encodes_every_price_as_one_token():
     tok = load_tokenizer("llama3")
     assert all(len(tok.encode(str(n), add_special_tokens=False)) == 1 for n in (0, 7, 42, 999))
@@ -139,6 +140,7 @@ def test_curate_file_counts_drops(tmp_path):
     assert len(items) == 1 and items[0].category == "Toys_and_Games" and dropped == {"price out of band": 1}
 
 
+@pytest.mark.slow
 def test_hub_download_fails_with_one_clear_line_without_internet(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there, as nothing answers offline
     with pytest.raises(PricerError, match=r"cannot reach the Hugging Face hub at 127.0.0.1"):
@@ -149,6 +151,7 @@ def test_hub_download_fails_with_one_clear_line_without_internet(tmp_path, monke
         assert message in result.stderr
 
 
+@pytest.mark.slow
 def test_listings_in_another_layout_are_mapped_and_curated_by_the_same_rules(tmp_path):
     """The real 2020 sample (PromptCloud's columns, prices as text such as "$237.68" or a range) and a small table with
     columns of its own, mapped with --map."""

@@ -83,6 +83,7 @@ def test_bad_rows_are_skipped_counted_and_named(tmp_path):
     assert "5 rows skipped" in report.summary() and "line 2: no price" in report.summary()
 
 
+@pytest.mark.slow
 def test_bad_files_give_one_line_errors(tmp_path):
     (tmp_path / "empty.jsonl").write_text("")
     (tmp_path / "noprices.jsonl").write_text('{"text": "a"}\n{"text": "b"}\n')
@@ -100,6 +101,7 @@ def test_bad_files_give_one_line_errors(tmp_path):
         assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_stats_command_writes_numbers_and_charts(tmp_path, amazon):
     result = run_cli("data", "stats", f"{amazon / 'dev.jsonl'}[:300]", "--out", tmp_path)
     assert result.returncode == 0, result.stderr
@@ -142,6 +144,7 @@ def test_course_v2_items_read_their_summary_or_the_column_asked(tmp_path, suffix
     assert read_items(path, ColumnMap(text="prompt"))[1].text == "Title: Drill 1"  # the product, not the question
 
 
+@pytest.mark.slow
 def test_course_v2_prompt_files_give_the_product_and_the_price_of_the_completion(tmp_path):
     path = tmp_path / "items_prompts_lite.jsonl"
     rows = [{"prompt": "What does this cost to the nearest dollar?\n\nTitle: Kettle\nBrand: Acme\n\nPrice is $", "completion": "25.00"},
@@ -154,6 +157,7 @@ def test_course_v2_prompt_files_give_the_product_and_the_price_of_the_completion
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 def test_hub_sources_load_through_datasets_and_fail_in_one_line_offline(tmp_path):
     import pandas as pd
 

@@ -135,6 +135,7 @@ def test_a_slow_receiver_times_out_is_retried_and_reported():
         Webhook("ftp://example.com/hook")
 
 
+@pytest.mark.slow
 def test_ten_thousand_offers_in_bounded_memory_with_progress(model, tmp_path):
     offers = tmp_path / "many.jsonl"
     offers.write_text("".join(json.dumps({"title": f"Cordless drill kit model {n}", "description": "18V, two batteries",
@@ -148,6 +149,7 @@ def test_ten_thousand_offers_in_bounded_memory_with_progress(model, tmp_path):
     assert peak < 200 * 2**20, f"peak {peak / 2**20:.0f} MiB of Python allocations for 10,000 offers"
 
 
+@pytest.mark.slow
 def test_deals_command_on_the_real_offers(model_dir, tmp_path):
     """`pricer deals` on the 153 dealnews offers: a ranked table; the second run reports none new; the webhook (which
     fails its first two calls) gets each new deal once."""
@@ -203,6 +205,7 @@ def watch_then_interrupt(args: list, marker: str, times: int, sig=signal.SIGINT)
         proc.kill()
 
 
+@pytest.mark.slow
 def test_watch_repeats_until_interrupted(model_dir, tmp_path):
     (tmp_path / "deals.rss").write_text(RSS)
     code, out, lines = watch_then_interrupt(["deals", tmp_path / "deals.rss", "--model", model_dir, "--memory",
@@ -215,6 +218,7 @@ def test_watch_repeats_until_interrupted(model_dir, tmp_path):
     assert len(out.splitlines()) == 2 and "stopped after" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
 def test_watch_goes_on_when_a_feed_is_down_and_stops_on_sigterm(model_dir, tmp_path):
     code, _, lines = watch_then_interrupt(["deals", f"http://127.0.0.1:{free_port()}/feed.rss", "--model", model_dir,
                                            "--forget", "--watch", "0.2"], "this scan failed", 2, signal.SIGTERM)

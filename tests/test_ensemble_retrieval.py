@@ -20,6 +20,7 @@ def mae(p, items):
     return float(np.mean(np.abs(p.predict([it.text for it in items]) - [it.price for it in items])))
 
 
+@pytest.mark.slow
 def test_stacked_ensemble_learns_from_out_of_fold_predictions(pool, tmp_path):
     train, test = pool
     ensemble = EnsemblePredictor(members=["tfidf", "features", "constant-median"], folds=3).fit(train, progress=lambda *_: None)
@@ -31,6 +32,7 @@ def test_stacked_ensemble_learns_from_out_of_fold_predictions(pool, tmp_path):
     assert np.allclose(load_predictor(tmp_path / "ens").predict(texts), ensemble.predict(texts))
 
 
+@pytest.mark.slow
 def test_boosted_stacker_is_saved_and_loaded(pool, tmp_path):
     train, test = pool
     ensemble = EnsemblePredictor(members=["tfidf", "features"], folds=3, stacker="boosted").fit(train, progress=lambda *_: None)
@@ -62,6 +64,7 @@ def test_ensemble_refuses_what_it_cannot_refit(pool):
         EnsemblePredictor(members=["tfidf", "smollm2-135m"]).fit(pool[0])
 
 
+@pytest.mark.slow
 def test_fit_ensemble_command(amazon, tmp_path):
     result = run_cli("fit", "ensemble", "--members", "tfidf", "--members", "bow", "--folds", "2",
                      "--train", f"{amazon / 'dev.jsonl'}[:400]", "--out", tmp_path / "e")
@@ -74,6 +77,7 @@ def test_fit_ensemble_command(amazon, tmp_path):
     assert "boosted stacker" in result.stdout and load_predictor(tmp_path / "b").stacker == "boosted"
 
 
+@pytest.mark.slow
 def test_ensemble_recipe_file(amazon, tmp_path):
     recipe = tmp_path / "stack.toml"
     recipe.write_text('[ensemble]\nmembers = ["tfidf", "features"]\nfolds = 2\n')
@@ -102,6 +106,7 @@ def test_shipped_ensemble_recipes_name_real_members():
                 assert member in RECIPES or (root / member).is_file(), f"{recipe.name}: {member}"
 
 
+@pytest.mark.slow
 def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
     items = read_items(f"{amazon / 'dev.jsonl'}[:200]")
     built = run_cli("index", "build", "--train", f"{amazon / 'dev.jsonl'}[:200]", "--out", tmp_path / "idx")
@@ -118,6 +123,7 @@ def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
     assert missing.returncode == 2 and "not a pricer index" in missing.stderr
 
 
+@pytest.mark.slow
 def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
     from pricer.predictors.frontier import FrontierPredictor
 
@@ -130,6 +136,7 @@ def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
     assert user.rstrip().endswith(items[5].text.strip())
 
 
+@pytest.mark.slow
 def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path):
     """A recipe file as a member: the LM is trained on every fold (with an index of that fold's items for its prompts)
     and once on all items; the saved ensemble holds the final run and its index, and needs nothing else to load.

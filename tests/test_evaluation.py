@@ -38,6 +38,7 @@ def test_colour_rule_matches_the_reference():
     assert colour_for(80, 100) == RED and colour_for(401, 1000) == RED
 
 
+@pytest.mark.slow
 def test_metrics_by_hand(tmp_path):
     data = items(4)  # truths 10, 20, 30, 40; guesses 5, 10, 15, 20
     s = evaluate(HalfPrice(), data, tmp_path, name="half")
@@ -94,7 +95,7 @@ def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, ama
 
     out = tmp_path / "eval"
     args = [*PRICER, "eval", "--model", str(priced_run), "--decode", "median",
-            "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "30", "--batch-size", "1", "--out", str(out)]
+            "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "12", "--batch-size", "1", "--out", str(out)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, "COLUMNS": "200"})
     items_file, deadline = out / "items.jsonl", time.time() + 300
@@ -106,15 +107,15 @@ def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, ama
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr[-2000:]
     saved = items_file.read_text().splitlines()
-    assert 3 <= len(saved) < 30 and f"interrupted: {len(saved)} of 30 items saved" in stdout
+    assert 3 <= len(saved) < 12 and f"interrupted: {len(saved)} of 12 items saved" in stdout
     assert "Traceback" not in stderr
 
     again = run_cli(*args[len(PRICER):])
     assert again.returncode == 0, again.stderr[-2000:]
     lines = items_file.read_text().splitlines()
-    assert lines[: len(saved)] == saved and [json.loads(x)["i"] for x in lines] == list(range(30))
+    assert lines[: len(saved)] == saved and [json.loads(x)["i"] for x in lines] == list(range(12))
     assert again.stdout.count("(resumed)") == len(saved)
-    assert json.loads((out / "summary.json").read_text())["n"] == 30
+    assert json.loads((out / "summary.json").read_text())["n"] == 12
 
 
 def test_resume_refuses_another_evaluation(tmp_path):
@@ -124,6 +125,7 @@ def test_resume_refuses_another_evaluation(tmp_path):
         evaluate(HalfPrice(), other, tmp_path)
 
 
+@pytest.mark.slow
 def test_eval_and_leaderboard_commands(tmp_path, amazon):
     dev = f"{amazon / 'dev.jsonl'}[1250:]"
     result = run_cli("eval", "--model", "random", "--data", dev, "--size", "40", "--out", tmp_path / "random")

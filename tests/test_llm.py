@@ -35,6 +35,7 @@ def test_prompts_built_in_a_batch_are_those_built_one_by_one_and_fit_their_budge
     assert len(prompts[1]) < len(texts[1])  # the long text was cut
 
 
+@pytest.mark.slow
 def test_eval_of_a_run_that_writes_prices_with_every_decoder(priced_run, amazon, tmp_path):
     """greedy through the real command; the other decoders through the same evaluation in this process (a new
     process per decoder would spend its time importing transformers). Every decoder reads a price for every item."""
@@ -62,6 +63,7 @@ def test_eval_of_a_run_that_writes_prices_with_every_decoder(priced_run, amazon,
     assert len(set(means)) == 4  # a price read from each text, not one number for all
 
 
+@pytest.mark.slow
 def test_a_runs_untrained_model_writes_no_price_and_says_so(tiny_run, amazon, tmp_path):
     """The tiny LoRA run on a random base: its greedy replies hold no number, which the Tester counts and flags."""
     result = run_cli("eval", "--model", tiny_run, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "3",
@@ -73,6 +75,7 @@ def test_a_runs_untrained_model_writes_no_price_and_says_so(tiny_run, amazon, tm
     assert all(r["guess"] == 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_checkpoint_revision_loads_and_a_missing_one_is_named(tiny_run, priced_run):
     predictor = load_predictor(f"{tiny_run}@checkpoint-2")
     assert predictor.adapter == "checkpoint-2"
@@ -111,6 +114,7 @@ def test_real_smollm2_learns_prices_and_its_adapter_loads_back(amazon, tmp_path)
     assert float(predicted.stdout.split()[0]) > 0
 
 
+@pytest.mark.slow
 def test_replicas_share_the_batches_and_agree_with_one_model(tiny_base, amazon):
     """The multi-GPU path (a replica per device, batches dealt out to threads), run here with two CPU replicas."""
     import torch
@@ -130,6 +134,7 @@ def test_replicas_share_the_batches_and_agree_with_one_model(tiny_base, amazon):
         assert one == pytest.approx(two, rel=1e-4, nan_ok=True)
 
 
+@pytest.mark.slow
 def test_replica_processes_agree_with_one_process(tiny_run, amazon):
     """`--gpus N` runs a process per GPU; here two processes on the CPU, over the saved run."""
     from pricer.llm.replicas import ReplicaProcesses
@@ -154,6 +159,7 @@ def test_replica_processes_agree_with_one_process(tiny_run, amazon):
         broken.close()
 
 
+@pytest.mark.slow
 def test_digit_search_with_cached_prompts_equals_the_search_that_rereads_them(tiny_base, amazon):
     """The KV-cache path (each prompt run once, the beams' digits fed after it) finds the same prices with the same
     probabilities as re-reading prompt + digits for every beam and step."""
@@ -204,6 +210,7 @@ def test_liger_asked_on_the_cpu_warns_and_prices_as_without(priced_run, capsys):
     assert fused.predict_details(texts) == prices
 
 
+@pytest.mark.slow
 def test_the_page_answer_carries_a_language_models_interval(tiny_run):
     """/v1/estimate, served on loopback, with a distribution decoder: the 80% interval and the verdict judged on it."""
     import httpx
@@ -221,6 +228,7 @@ def test_the_page_answer_carries_a_language_models_interval(tiny_run):
     assert answer["verdict"]["verdict"] == ("good deal" if 0.5 < low else "fair price")
 
 
+@pytest.mark.slow
 def test_select_chooses_the_trained_checkpoint_and_run_at_best_loads_it(priced_run, amazon, tmp_path):
     """`pricer checkpoints` lists each revision with its logged loss; `pricer select` scores them on items the run never
     saw and records the trained one (checkpoint-20), which `RUN@best` then loads through the CLI."""

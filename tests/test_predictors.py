@@ -22,6 +22,7 @@ def mae(predictor, items):
     return float(np.mean(np.abs(predictor.predict([it.text for it in items]) - [it.price for it in items])))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe", CLASSICAL)
 def test_saved_predictor_gives_the_same_numbers_in_a_new_process(recipe, small, tmp_path):
     train, test = small
@@ -83,6 +84,7 @@ def test_model_dir_of_another_kind_or_newer_format_is_refused(small, tmp_path):
         make_predictor("xgboost")
 
 
+@pytest.mark.slow
 def test_fit_command_with_sliced_training_files(amazon, tmp_path):
     result = run_cli("fit", "tfidf", "--train", f"{amazon / 'train.jsonl'}[:300]", "--train", f"{amazon / 'dev.jsonl'}[:200]", "--out", tmp_path / "t")
     assert result.returncode == 0, result.stderr
@@ -110,6 +112,7 @@ def test_every_recipe_names_a_known_kind():
     assert all(kind in KINDS for kind, _ in RECIPES.values())
 
 
+@pytest.mark.slow
 def test_deep_network_learns_and_reloads(small, tmp_path):
     """The course v2's residual MLP at a tiny size: it learns (beats the constant on held-out items) and a saved one
     gives the same numbers."""
@@ -124,6 +127,7 @@ def test_deep_network_learns_and_reloads(small, tmp_path):
     assert load_predictor(tmp_path / "dnn").params()["hidden"] == 64
 
 
+@pytest.mark.slow
 def test_sparse_mlp_learns_and_reloads(small, tmp_path):
     """The Mercari-style MLP on TF-IDF, two small networks: it beats the constant on
     held-out items, a saved one gives the same numbers, and a text of unknown words still gets a price."""

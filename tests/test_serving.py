@@ -91,6 +91,7 @@ def test_a_failing_request_does_not_fail_those_batched_with_it(service):
     assert all((code == 500) == ("poison" in text) for text, code in codes), codes
 
 
+@pytest.mark.slow
 def test_load_500_requests_from_32_clients_and_clients_that_vanish(service, amazon, tmp_path):
     texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[1250:]")]
     vanished = []
@@ -110,6 +111,7 @@ def test_load_500_requests_from_32_clients_and_clients_that_vanish(service, amaz
     assert httpx.get(f"{service}/health").json()["status"] == "ok"
 
 
+@pytest.mark.slow
 def test_the_loadtest_command_counts_failures_and_says_so_in_its_exit_code(service, amazon, tmp_path):
     ok = run_cli("loadtest", service, "--data", f"{amazon / 'dev.jsonl'}[1250:1300]", "--requests", "60", "--clients", "4")
     assert ok.returncode == 0, ok.stderr[-2000:]
@@ -133,6 +135,7 @@ def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatc
     assert np.array_equal(again.predict(texts), prices) and again.usage["requests"] == 0 and again.usage["cached"] == 2
 
 
+@pytest.mark.slow
 def test_frontier_without_key_or_network_is_one_line(amazon, tmp_path):
     data = f"{amazon / 'dev.jsonl'}[1250:1252]"
     no_key = run_cli("eval", "--model", "frontier", "--data", data, "--out", tmp_path / "a", env={"OPENAI_API_KEY": "", "PRICER_CACHE": str(tmp_path)})

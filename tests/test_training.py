@@ -32,6 +32,7 @@ def test_loss_falls_only_on_the_completion(tokenizer, amazon):
         assert len(ex["input_ids"]) <= 182 and ex["labels"][: len(ex["labels"]) - len(answer)] == [-100] * (len(ex["labels"]) - len(answer))
 
 
+@pytest.mark.slow
 def test_loss_at_the_price_positions_equals_the_models_own_loss(tiny_base, tokenizer, amazon):
     """The cheap loss (the output layer applied at the price positions only) must give the loss and the gradients
     that the plain one does: logits everywhere, the model's own shifted cross-entropy."""
@@ -81,6 +82,7 @@ def test_padding_free_batches_give_the_same_loss_and_gradients(tiny_base, tokeni
     assert torch.allclose(packed_grad, padded_grad, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_batches_grouped_by_length_carry_less_padding(tiny_base, amazon, tmp_path):
     """`group_by_length = true`: the Trainer's batches hold examples of similar lengths, so fewer padded positions
     than with the random order, and every example still comes once an epoch."""
@@ -101,6 +103,7 @@ def test_batches_grouped_by_length_carry_less_padding(tiny_base, amazon, tmp_pat
     assert sum(seen[True]) == sum(seen[False])  # the same tokens, in other batches
 
 
+@pytest.mark.slow
 def test_padding_free_training_run_has_the_padded_runs_loss(tiny_base, amazon, tmp_path):
     """The same two steps on the same items, joined in one row or padded: the same training loss."""
     losses = {}
@@ -114,6 +117,7 @@ def test_padding_free_training_run_has_the_padded_runs_loss(tiny_base, amazon, t
     assert losses["--padding-free"] == pytest.approx(losses["--no-padding-free"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_base, amazon):
     import torch
 
@@ -155,6 +159,7 @@ def test_train_writes_a_run_with_checkpoints_and_adapter(tiny_run):
     assert json.loads((tiny_run / "train_result.json").read_text())["global_step"] == 5
 
 
+@pytest.mark.slow
 def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path):
     data = f"{amazon / 'dev.jsonl'}[:8]"
     for head in ("lm", "regression"):
@@ -164,6 +169,7 @@ def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path
     assert full.returncode == 2 and "--quant needs a LoRA adapter" in full.stderr
 
 
+@pytest.mark.slow
 def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "run",
                      "--max-steps", "1", "--batch-size", "4", "--liger", "--prompt", "v2")
@@ -183,11 +189,13 @@ def test_the_prompt_question_is_a_recipe_key(tokenizer, amazon):
         question_of(" ")
 
 
+@pytest.mark.slow
 def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--report-to", "mlflow")
     assert result.returncode == 2 and "--report-to must be none, tensorboard or wandb" in result.stderr
 
 
+@pytest.mark.slow
 def test_push_to_hub_pushes_every_save_privately_and_is_refused_where_it_cannot(tiny_base, amazon, tmp_path, monkeypatch):
     """The upload itself is huggingface_hub's (through the Trainer) and needs the network, which this machine has not:
     here, the settings it is given and the one-line refusals before any training."""
@@ -240,6 +248,7 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp
     assert json.loads((run / "train_result.json").read_text())["global_step"] == 60
 
 
+@pytest.mark.slow
 def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, amazon, tmp_path):
     from pricer.retrieval.index import PriceIndex
 
@@ -259,6 +268,7 @@ def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, ama
     assert f"${nearest['price']:.2f}" in predictor._tokenizer.decode(predictor.prompt_ids([other.text])[0])
 
 
+@pytest.mark.slow
 def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_path):
     """Full fine-tuning (lora_r 0) of a regression head on 8 items: read back from disk, it prices those items far
     better than their mean price does, so the head, its weights and its scale all survive the round trip."""
@@ -285,6 +295,7 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
     assert bad.returncode == 2 and "head must be lm or regression" in bad.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad_steps, finishes", [({3}, True), ({3, 5, 6, 8}, False)])
 def test_steps_with_non_finite_gradients_are_skipped_until_too_many(tiny_base, amazon, tmp_path, bad_steps, finishes):
     """Gradients planted as NaN on chosen steps: such a step leaves the weights as they were and training goes on;
