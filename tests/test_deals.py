@@ -10,7 +10,7 @@ import tracemalloc
 
 import pytest
 
-from conftest import FileServer, Receiver, free_port, run_cli
+from conftest import PRICER, FileServer, Receiver, free_port, no_deprecated_calls, run_cli
 from pricer import PricerError
 from pricer.data.items import read_items
 from pricer.deals.finder import find_deals
@@ -176,18 +176,12 @@ def test_deals_command_on_the_real_offers(model_dir, tmp_path):
     assert [r["discount"] for r in rows] == sorted((r["discount"] for r in rows), reverse=True)
 
 
-# `pricer deals --watch` under a handler for Ctrl-C even where the suite was started in the background (a shell's
-# background job ignores SIGINT, its children inherit that, and Python then installs no KeyboardInterrupt handler)
-PRICER_INTERRUPTIBLE = [sys.executable, "-c", "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
-                        "import sys; sys.argv[0] = 'pricer'; from pricer.cli import main; main()"]
-
-
 def watch_then_interrupt(args: list, marker: str, times: int, sig=signal.SIGINT) -> tuple[int, str, list[str]]:
     """Run `pricer ARGS` until `marker` has appeared `times` times on stderr (at most 120 s), then press Ctrl-C (or
     send `sig`): its exit code, stdout and stderr lines. The process never outlives the test."""
     import threading
 
-    proc = subprocess.Popen([*PRICER_INTERRUPTIBLE, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([*PRICER, *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     lines = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
@@ -200,6 +194,7 @@ def watch_then_interrupt(args: list, marker: str, times: int, sig=signal.SIGINT)
         proc.wait(timeout=30)  # a few lines on stdout: the pipe cannot fill before it ends
         out = proc.stdout.read()
         reader.join(timeout=10)
+        no_deprecated_calls("".join(lines))
         return proc.returncode, out, lines
     finally:
         proc.kill()

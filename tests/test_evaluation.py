@@ -4,7 +4,7 @@ import math
 import numpy as np
 import pytest
 
-from conftest import PRICER, run_cli
+from conftest import PRICER, no_deprecated_calls, run_cli
 from pricer import PricerError
 from pricer.data.items import Item
 from pricer.evaluation.tester import GREEN, ORANGE, RED, colour_for, evaluate, summarize
@@ -109,6 +109,7 @@ def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, ama
     saved = items_file.read_text().splitlines()
     assert 3 <= len(saved) < 12 and f"interrupted: {len(saved)} of 12 items saved" in stdout
     assert "Traceback" not in stderr
+    no_deprecated_calls(stderr)
 
     again = run_cli(*args[len(PRICER):])
     assert again.returncode == 0, again.stderr[-2000:]
