@@ -111,7 +111,7 @@ def test_real_smollm2_learns_prices_and_its_adapter_loads_back(amazon, tmp_path)
     assert len(losses) == 8 and sum(losses[-3:]) / 3 < 0.7 * sum(losses[:3]) / 3, losses
     predicted = run_cli("predict", "--model", run, "--decode", "median", read_items(f"{amazon / 'dev.jsonl'}[1250:1251]")[0].text)
     assert predicted.returncode == 0, predicted.stderr[-3000:]
-    assert float(predicted.stdout.split()[0]) > 0
+    assert predicted.stdout.startswith("$") and float(predicted.stdout.split()[0][1:].replace(",", "")) > 0
 
 
 @pytest.mark.slow

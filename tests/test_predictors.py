@@ -34,7 +34,7 @@ def test_saved_predictor_gives_the_same_numbers_in_a_new_process(recipe, small, 
     assert np.array_equal(load_predictor(tmp_path / recipe).predict(texts), before)
     result = run_cli("predict", "--model", tmp_path / recipe, *texts)
     assert result.returncode == 0, result.stderr
-    assert [float(x) for x in result.stdout.split()] == pytest.approx(np.round(before, 2).tolist(), abs=0.006)
+    assert [float(x.lstrip("$").replace(",", "")) for x in result.stdout.split()] == pytest.approx(np.round(before, 2).tolist(), abs=0.006)
 
 
 def test_learned_predictors_beat_the_constant(small):
@@ -103,7 +103,7 @@ def test_embedding_predictors_learn_and_reload(recipe, small, tmp_path):
     texts = [it.text for it in test[:5]]
     result = run_cli("predict", "--model", tmp_path / recipe, *texts)
     assert result.returncode == 0, result.stderr
-    assert [float(x) for x in result.stdout.split()] == pytest.approx(np.round(predictor.predict(texts), 2).tolist(), abs=0.006)
+    assert [float(x.lstrip("$").replace(",", "")) for x in result.stdout.split()] == pytest.approx(np.round(predictor.predict(texts), 2).tolist(), abs=0.006)
 
 
 def test_every_recipe_names_a_known_kind():

@@ -1,6 +1,7 @@
-"""pricer: estimate a product's price from its text.
+"""pricer: estimate a product's price from its text, and judge offers against it.
 
-A thin shell over the modules; an error the user can fix prints as one line and exits with code 2.
+Curate product data, fit a baseline or fine-tune a language model, evaluate it, serve it with a web page, and scan
+offers for deals. An error you can fix prints as one line and exits with code 2.
 """
 
 import os
@@ -14,10 +15,16 @@ from rich.table import Table
 
 from pricer import PricerError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__)
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__,
+                  rich_markup_mode=None)  # help text as written: [ensemble] and [default: ...] are not markup
 data_app = typer.Typer(no_args_is_help=True, help="Curate raw product data and describe data sets.")
 app.add_typer(data_app, name="data")
 console = Console()
+
+
+def dollars(value: float) -> str:
+    """$1,234.56, and -$271.93 for a negative amount."""
+    return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
 err = Console(stderr=True)
 
 DecodeOpt = Annotated[
@@ -85,14 +92,14 @@ def _read(spec: str, text_col: str = "text", price_col: str = "price"):
 
 @data_app.command("curate")
 def data_curate(
-    raw: Annotated[list[str], typer.Argument(help="Raw metadata files (.jsonl/.jsonl.gz), hub:CATEGORY, or tables of listings (.csv/.tsv/.parquet).")],
+    raw: Annotated[list[str], typer.Argument(metavar="RAW...", help="Raw metadata files (.jsonl/.jsonl.gz), hub:CATEGORY, or tables of listings (.csv/.tsv/.parquet).")],
     out: Annotated[Path, typer.Option(help="Directory for train.jsonl, test.jsonl and report.json.")],
     tokenizer: Annotated[str, typer.Option(help="llama3, words, or a transformers tokenizer id/dir.")] = "llama3",
     test_size: Annotated[float, typer.Option(help="Test items: a count, or a fraction below 1.")] = 0.05,
     seed: int = 42,
     balance: Annotated[bool, typer.Option(help="Sample price slots down as the reference did.")] = True,
     slot_cap: Annotated[int, typer.Option(help="Most items kept per whole-dollar price slot.")] = 1200,
-    map_: Annotated[Optional[list[str]], typer.Option("--map", help="FIELD=COLUMN for a table in another layout (fields: title, description, features, details, price, category).")] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", metavar="FIELD=COLUMN", help="FIELD=COLUMN for a table in another layout (fields: title, description, features, details, price, category).")] = None,
 ):
     """Turn raw listings (Amazon Reviews 2023 metadata, or a table in another layout) into curated, balanced train
     and test items; rows that cannot be priced are counted, not guessed."""
@@ -150,10 +157,10 @@ def data_stats(
 
 @app.command()
 def fit(
-    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, ensemble, or a recipe file (.toml: training, or [ensemble])")],
-    train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, ensemble, or a recipe file (.toml: training, or [ensemble])")],
+    train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
-    members: Annotated[Optional[list[str]], typer.Option(help="Ensemble members: recipe names or model directories.")] = None,
+    members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names or model directories.")] = None,
     folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions (0: no stacker, the members' geometric mean).")] = 5,
     stacker: Annotated[str, typer.Option(help="Ensemble: linear (weights on the members' log prices) or boosted (trees on them).")] = "linear",
     text_col: TextCol = "text",
@@ -180,7 +187,7 @@ def fit(
 
 @app.command()
 def predict(
-    texts: Annotated[list[str], typer.Argument(help="Product text(s).")],
+    texts: Annotated[list[str], typer.Argument(metavar="TEXT...", help="Product text(s).")],
     model: Annotated[str, typer.Option(help="A saved model directory (RUN_DIR@checkpoint-N) or a built-in name.")],
     decode: DecodeOpt = None,
     base: OntoBaseOpt = None,
@@ -190,29 +197,29 @@ def predict(
     from pricer.evaluation.tester import predict_details
 
     for d in predict_details(_load_model(model, decode, base=base, quant=quant), texts):
-        interval = f"  (80%: {d['low']:.2f}-{d['high']:.2f})" if "low" in d else ""
-        console.print("no price" if d["price"] is None else f"{d['price']:.2f}{interval}")
+        interval = f"  (80%: {dollars(d['low'])}-{dollars(d['high'])})" if "low" in d else ""
+        console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
 
 
 @app.command()
 def train(
-    train: Annotated[list[str], typer.Option(help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
+    train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Run directory: checkpoints, adapter, logs. Rerun to resume.")],
     base: Annotated[Optional[str], typer.Option(help="smollm2-135m, gemma3-270m, a model directory or a hub id.")] = None,
     config: Annotated[Optional[Path], typer.Option(help="Recipe file (TOML) with training settings.")] = None,
     quant: Annotated[Optional[str], typer.Option(help="4bit, 8bit (CUDA only) or none.")] = None,
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (overrides epochs).")] = None,
-    epochs: Optional[float] = None,
-    batch_size: Optional[int] = None,
-    grad_accum: Optional[int] = None,
-    learning_rate: Optional[float] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the training items (recipe default: 1).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per device per step.")] = None,
+    grad_accum: Annotated[Optional[int], typer.Option(help="Steps whose gradients add up before one optimizer update.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (cosine schedule after warm-up).")] = None,
     head: Annotated[Optional[str], typer.Option(help="lm (the price read from the digits) or regression (a head on the last token).")] = None,
     lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank; 0 trains every weight (full fine-tuning).")] = None,
-    lora_alpha: Optional[int] = None,
+    lora_alpha: Annotated[Optional[int], typer.Option(help="LoRA scaling (alpha / r multiplies the adapter's output).")] = None,
     target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names for LoRA.")] = None,
-    save_steps: Optional[int] = None,
-    logging_steps: Optional[int] = None,
-    seed: Optional[int] = None,
+    save_steps: Annotated[Optional[int], typer.Option(help="A checkpoint every this many steps (0: none); a rerun resumes from the newest.")] = None,
+    logging_steps: Annotated[Optional[int], typer.Option(help="A log line (loss, tokens/s) every this many steps.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the data order and the new weights.")] = None,
     report_to: Annotated[Optional[str], typer.Option(help="none, tensorboard or wandb.")] = None,
     gradient_checkpointing: Optional[bool] = None,
     compile: Annotated[Optional[bool], typer.Option(help="torch.compile the model: fused element-wise kernels (small models).")] = None,
@@ -256,7 +263,7 @@ def evaluate_cmd(
     size: Annotated[int, typer.Option(help="Score the first SIZE items (the reference: 250); 0 for all.")] = 250,
     out: Annotated[Optional[Path], typer.Option(help="Results directory; rerun with the same one to resume.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Name on the chart and leaderboard.")] = None,
-    batch_size: int = 32,
+    batch_size: Annotated[int, typer.Option(help="Items priced per call of the model (language models: per forward pass).")] = 32,
     quiet: Annotated[bool, typer.Option(help="No line per item.")] = False,
     decode: DecodeOpt = None,
     gpus: GpusOpt = 1,
@@ -333,7 +340,7 @@ def compare(
     c = run_compare(run_a, run_b)
     lo, hi = c["ci95"]
     console.print(f"A {c['a']}: ${c['mae_a']:,.2f}   B {c['b']}: ${c['mae_b']:,.2f}   over {c['n']} shared items")
-    console.print(f"A - B: ${c['difference']:,.2f} (95% paired CI ${lo:,.2f} to ${hi:,.2f}); B closer on "
+    console.print(f"A - B: {dollars(c['difference'])} (95% paired CI {dollars(lo)} to {dollars(hi)}); B closer on "
                   f"{100 * c['b_closer_share']:.1f}% of items: [bold]{c['verdict']}[/]")
 
 
@@ -365,7 +372,7 @@ def serve(
                                                    help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
     index: Annotated[Optional[Path], typer.Option(help="A retrieval index (pricer index build): the page shows the nearest known products.")] = None,
-    deals: Annotated[Optional[list[str]], typer.Option(help="Feeds or offer files whose deals the page lists (repeatable).")] = None,
+    deals: Annotated[Optional[list[str]], typer.Option(metavar="SOURCE", help="Feeds or offer files whose deals the page lists (repeatable).")] = None,
     deals_every: Annotated[float, typer.Option(help="Rescan the --deals sources every this many seconds.")] = 900,
 ):
     """Serve a predictor over HTTP: the web page at /, and /v1/price, /v1/price/batch, /v1/estimate, /v1/price/file,
@@ -434,7 +441,7 @@ def select(
 
 @app.command()
 def deals(
-    sources: Annotated[list[str], typer.Argument(help="RSS/Atom feeds (URL or file) or .json/.jsonl/.csv files of offers (title, description, price, url).")],
+    sources: Annotated[list[str], typer.Argument(metavar="SOURCE...", help="RSS/Atom feeds (URL or file) or .json/.jsonl/.csv files of offers (title, description, price, url).")],
     model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
     min_discount: Annotated[float, typer.Option(help="Show deals at least this many dollars below the estimate (negative: more).")] = 0.0,
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per deal instead of a table.")] = False,
@@ -544,7 +551,7 @@ def loadtest_cmd(
         raise typer.Exit(1)
 
 
-bench_app = typer.Typer(no_args_is_help=True, help="Speed of the inference and training code paths (issue 6).")
+bench_app = typer.Typer(no_args_is_help=True, help="Speed of the inference and training code paths.")
 app.add_typer(bench_app, name="bench")
 BaseOpt = Annotated[Optional[str], typer.Option(help="A base model (alias, directory, hub id).")]
 RandomOpt = Annotated[Optional[str], typer.Option(help="Build the model from a config with random weights: llama-3.1-8b or a config.json.")]
@@ -650,7 +657,7 @@ app.add_typer(index_app, name="index")
 
 @index_app.command("build")
 def index_build(
-    train: Annotated[list[str], typer.Option(help="Items to index, optionally sliced.")],
+    train: Annotated[list[str], typer.Option(metavar="FILE", help="Items to index, optionally sliced.")],
     out: Annotated[Path, typer.Option(help="Index directory.")],
     text_col: TextCol = "text",
     price_col: PriceCol = "price",

@@ -125,4 +125,7 @@ def load_predictor(spec: str | Path) -> Predictor:
     if str(spec) in BUILTINS:
         kind, params = BUILTINS[str(spec)]
         return predictor_class(kind)(**params)
+    if str(spec) in RECIPES:
+        raise PricerError(f"{spec} is a kind of predictor, not a fitted model: fit one first with "
+                          f"`pricer fit {spec} --train FILE --out DIR`, then pass --model DIR")
     raise PricerError(f"{spec}: neither a model directory nor a built-in model ({', '.join(BUILTINS)}, frontier[:MODEL])")
