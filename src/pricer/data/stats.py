@@ -52,8 +52,9 @@ def draw_stats(items: list[Item], stats: dict, out_dir: str | Path, name: str) -
 
 def _draw_prices(ax, items, stats, name):
     ax.hist([it.price for it in items], bins=100, color="darkblue")
-    ax.set_title(f"{name}: {stats['n']:,} items, mean ${stats['price_mean']:,.2f}, median ${stats['price_median']:,.2f}")
-    ax.set_xlabel("price ($)")
+    ax.set_title(f"{name}: {stats['n']:,} items, mean ${stats['price_mean']:,.2f}, median ${stats['price_median']:,.2f}",
+                 parse_math=False)  # dollar signs, not TeX
+    ax.set_xlabel("price ($)", parse_math=False)
     ax.set_ylabel("items")
 
 

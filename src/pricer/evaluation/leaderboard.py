@@ -62,7 +62,7 @@ def draw_bars(rows: list[dict], path: str | Path) -> None:
     ax.barh(names, values, color=colours)
     for y, v in enumerate(values):
         ax.text(v, y, f" ${v:,.0f}", va="center", fontsize=8)
-    ax.set_xlabel("average absolute error ($), lower is better")
+    ax.set_xlabel("average absolute error ($), lower is better", parse_math=False)
     ax.set_title("pricer runs (blue) beside the reference's published results (grey)")
     fig.tight_layout()
     buffer = io.BytesIO()

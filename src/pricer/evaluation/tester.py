@@ -107,7 +107,7 @@ def draw_chart(rows: list[dict], title: str, path: Path) -> None:
     ax.set_ylabel("Model Estimate")
     ax.set_xlim(0, top)
     ax.set_ylim(0, top)
-    ax.set_title(title)
+    ax.set_title(title, parse_math=False)  # dollar signs, not TeX
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=80)
     plt.close(fig)
