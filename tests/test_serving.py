@@ -11,7 +11,7 @@ import pytest
 from conftest import Server, free_port, pricer_serve, run_cli
 from pricer.data.items import read_items
 from pricer.predictors.base import Predictor
-from pricer.predictors.frontier import FrontierPredictor
+from pricer.predictors.frontier import FrontierPredictor, user_message
 from pricer.predictors.registry import make_predictor
 from pricer.serving.app import create_app
 from pricer.serving.loadtest import load_test
@@ -128,8 +128,11 @@ def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatc
     frontier = FrontierPredictor(model="tfidf-test", base_url=f"{service}/v1", retries=0)
     texts = ["Moen bathroom vanity light fixture", "A box of 500 paper clips"]
     prices = frontier.predict(texts)
-    user_texts = [frontier.messages(t)[1]["content"] for t in texts]
-    assert prices == pytest.approx(np.round(tfidf.predict(user_texts), 2))  # the service priced the user message
+    assert prices == pytest.approx(np.round(tfidf.predict(texts), 2))  # the product, not the question around it
+    with_context = user_message(texts[0], [("A similar vanity light", 80.0)])
+    answer = httpx.post(f"{service}/v1/chat/completions", json={"messages": [{"role": "user", "content": with_context}]})
+    page = httpx.post(f"{service}/v1/price", json={"text": texts[0]}).json()["price"]
+    assert answer.json()["choices"][0]["message"]["content"] == f"Price is ${page:.2f}"
     assert frontier.usage["requests"] == 2 and frontier.usage["prompt_tokens"] > 0 and frontier.usage["cost_usd"] > 0
     again = FrontierPredictor(model="tfidf-test", base_url=f"{service}/v1", retries=0)
     assert np.array_equal(again.predict(texts), prices) and again.usage["requests"] == 0 and again.usage["cached"] == 2

@@ -89,12 +89,21 @@ def parse_price(value) -> float | None:
 COURSE_QUESTIONS = ("How much does this cost to the nearest dollar?", "What does this cost to the nearest dollar?")
 
 
+# The question a frontier prompt asks, and the line that ends the similar products it may give before it.
+FRONTIER_QUESTION = "How much does this cost?"
+CONTEXT_END = "And now the question for you:"
+
+
 def product_text_of_prompt(prompt: str) -> str:
-    """The product part of a course prompt: without the question before it and `Price is $` after it."""
+    """The product part of a course or frontier prompt: without the similar products and the question before it and
+    `Price is $` after it."""
     text = prompt.strip()
-    for question in COURSE_QUESTIONS:
+    if CONTEXT_END in text:
+        text = text.split(CONTEXT_END, 1)[1].strip()
+    for question in (*COURSE_QUESTIONS, FRONTIER_QUESTION):
         if text.startswith(question):
             text = text[len(question):]
+            break
     if text.rstrip().endswith("Price is $"):
         text = text.rstrip()[: -len("Price is $")]
     return text.strip()

@@ -13,6 +13,7 @@ import sqlite3
 import time
 
 from pricer import PricerError
+from pricer.data.items import CONTEXT_END, FRONTIER_QUESTION
 from pricer.llm.decoding import first_number
 from pricer.predictors.base import Predictor, prices_from_details
 from pricer.storage import cache_dir
@@ -27,8 +28,8 @@ def user_message(text: str, similar: list[tuple[str, float]] | None = None) -> s
     if similar:
         context = "To provide some context, here are some other items that might be similar to the item you need to estimate.\n\n"
         context += "".join(f"Potentially related product:\n{t}\nPrice is ${p:.2f}\n\n" for t, p in similar)
-        context += "And now the question for you:\n\n"
-    return f"{context}How much does this cost?\n\n{text}"
+        context += f"{CONTEXT_END}\n\n"
+    return f"{context}{FRONTIER_QUESTION}\n\n{text}"
 
 
 class FrontierPredictor(Predictor):

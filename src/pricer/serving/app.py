@@ -27,7 +27,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pydantic import BaseModel, Field, model_validator
 
 from pricer import PricerError, __version__
-from pricer.data.items import MAX_TEXT_CHARS
+from pricer.data.items import MAX_TEXT_CHARS, product_text_of_prompt
 
 MAX_BATCH = 256
 MAX_BODY_BYTES = 1_000_000
@@ -323,15 +323,17 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
 
     @app.get("/v1/models")
     async def models():
-        """OpenAI-compatible: the one model this service serves."""
+        """OpenAI-compatible: the one model this service serves (the chat route prices with it whatever `model`
+        a request names)."""
         return {"object": "list", "data": [{"id": model_name, "object": "model", "created": started, "owned_by": "pricer"}]}
 
     @app.post("/v1/chat/completions")
     async def chat(request: ChatIn):
-        """OpenAI-compatible: the last user message is the product; the reply is `Price is $X.XX`, streamed as
-        server-sent events with `stream: true`."""
-        users = [m.text() for m in request.messages if m.role == "user"]
-        if not users or not users[-1].strip():
+        """OpenAI-compatible: the last user message is the product (a course or frontier prompt's question and similar
+        products are left out, so the chat prices the text the page would); the reply is `Price is $X.XX`, streamed
+        as server-sent events with `stream: true`."""
+        users = [product_text_of_prompt(m.text()) for m in request.messages if m.role == "user"]
+        if not users or not users[-1]:
             raise HTTPException(status_code=422, detail="no user message with a product in it")
         (result,) = await priced([users[-1][:MAX_TEXT_CHARS]])
         content = f"Price is ${result['price']:.2f}" if result["price"] is not None else "I cannot tell."
