@@ -62,10 +62,14 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
 
         browser.find_element(By.ID, "title").send_keys("Moen single-handle bathroom faucet, brushed nickel")
         browser.find_element(By.ID, "description").send_keys("Pop-up drain included, 1.2 gpm, ceramic cartridge")
-        browser.find_element(By.ID, "offer").send_keys("39.99")
+        browser.find_element(By.ID, "offer").send_keys("forty")
         browser.find_element(By.ID, "estimate-btn").click()
         wait.until(lambda b: b.find_element(By.ID, "estimate-error").text)
-        assert "401" in browser.find_element(By.ID, "estimate-error").text  # no key yet: refused, and said so
+        assert "must be a number" in browser.find_element(By.ID, "estimate-error").text  # refused before any request
+        browser.find_element(By.ID, "offer").clear()
+        browser.find_element(By.ID, "offer").send_keys("39.99")
+        browser.find_element(By.ID, "estimate-btn").click()
+        wait.until(lambda b: "401" in b.find_element(By.ID, "estimate-error").text)  # no key yet: refused, and said so
 
         key.send_keys(KEY)
         browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
@@ -73,6 +77,16 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
         wait.until(lambda b: b.find_element(By.ID, "estimate").text.startswith("$"))
         estimate = float(browser.find_element(By.ID, "estimate").text.strip("$").replace(",", ""))
         assert 1 < estimate < 5000 and browser.find_element(By.ID, "estimate-error").text == ""
+
+        browser.execute_script("document.getElementById('key').value = 'wrong'; "
+                               "document.getElementById('key').dispatchEvent(new Event('change'))")
+        browser.find_element(By.ID, "estimate-btn").click()
+        wait.until(lambda b: "401" in b.find_element(By.ID, "estimate-error").text)
+        assert not browser.find_element(By.ID, "result").is_displayed()  # the old estimate does not stand beside it
+        browser.execute_script(f"document.getElementById('key').value = '{KEY}'; "
+                               "document.getElementById('key').dispatchEvent(new Event('change'))")
+        browser.find_element(By.ID, "estimate-btn").click()
+        wait.until(lambda b: b.find_element(By.ID, "result").is_displayed())
         assert "no interval" in browser.find_element(By.ID, "interval").text  # tfidf has none, and the page says so
         verdict = browser.find_element(By.ID, "verdict").text
         assert any(word in verdict for word in ("good deal", "fair price", "overpriced")) and "the estimate" in verdict
@@ -91,7 +105,7 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
         lines = csv_text.strip().splitlines()
         assert lines[0] == "title,offer,estimate,low,high,discount,verdict" and len(lines) == 7
 
-        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#deals tbody tr")) > 0)
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#deals tbody tr a")) > 0)
         assert "153 offers from 1 source" in browser.find_element(By.ID, "deals-summary").text
         deals = browser.find_elements(By.CSS_SELECTOR, "#deals tbody tr a")
         assert deals[0].get_attribute("href").startswith("https://www.dealnews.com/")
