@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 4 on one GPU: train a recipe (optionally with the nearest products in every prompt) and score it on the 500
-# validation items. Usage: scripts/gpu_accuracy.sh DATA_DIR OUT_DIR NAME RECIPE [INDEX_DIR] [DECODE]
+# One GPU: train a recipe (optionally with the nearest products in every prompt) and score it on the 500
+# validation items. Usage: experiments/gpu_accuracy.sh DATA_DIR OUT_DIR NAME RECIPE [INDEX_DIR] [DECODE]
 set -euo pipefail
 DATA=$1; OUT=$2; NAME=$3; RECIPE=$4; INDEX=${5:-}; DECODE=${6:-}
 RUN=/tmp/pricer-runs/$NAME

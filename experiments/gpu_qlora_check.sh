@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # QLoRA end to end on a GPU: a small Llama-shaped model with random weights, loaded in 4 bits (NF4, double
 # quantisation, bf16 compute) and in 8 bits, LoRA-trained a few steps, then scored; then the regression head on the
-# 4-bit base (LoRA adapter + the head trained in full). Usage: scripts/gpu_qlora_check.sh DATA_DIR
+# 4-bit base (LoRA adapter + the head trained in full). Usage: experiments/gpu_qlora_check.sh DATA_DIR
 set -euo pipefail
 DATA=$1
 quiet() { grep -v -E "it/s|Warn|warn" || true; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 13 on one GPU: the Qwen2.5-Coder-1.5B regression head with retrieval (recipes/qwen15-regression-rag.toml),
+# One GPU: the Qwen2.5-Coder-1.5B regression head with retrieval (recipes/qwen15-regression-rag.toml),
 # alone and stacked with tfidf and embed-knn (recipes/qwen15-stack.toml), all on train + dev[:1250] + train-extra; the
-# CPU-member stack (recipes/cpu-stack.toml) last. Each is scored on dev[1250:]. Usage: scripts/gpu_qwen.sh DATA_DIR OUT_DIR
+# CPU-member stack (recipes/cpu-stack.toml) last. Each is scored on dev[1250:]. Usage: experiments/gpu_qwen.sh DATA_DIR OUT_DIR
 # One H100, 2026-11-27: the single fit 625 s, the stack's folds 660 s more.
 # The single model is fitted first through the same cached run the ensemble refits at its end, so the stack reuses it;
 # a cut-short call resumes (fold runs are kept under $PRICER_CACHE/runs until they finish).

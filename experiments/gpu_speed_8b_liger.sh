@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Issue 15's figures (docs/performance.md, session 8) at Llama 3.1 8B's shape with random weights: topk with and
+# The 8B speed figures of docs/performance.md (2026-11-27) at Llama 3.1 8B's shape with random weights: topk with and
 # without liger's kernels (each twice, after a warm-up run: a fresh machine's first comes out slower), the digit
 # search at batch 64 and 128, LoRA training with and without liger and batches grouped by length, and, on a machine
 # with several GPUs, a process per GPU against one.
-# Usage: scripts/gpu_issue15.sh DATA_DIR OUT_DIR   (the Llama 3 tokenizer from llama-models; liger-kernel installed)
+# Usage: experiments/gpu_speed_8b_liger.sh DATA_DIR OUT_DIR   (the Llama 3 tokenizer from llama-models; liger-kernel installed)
 set -uo pipefail
 DATA=$1; OUT=$2
 mkdir -p "$OUT"
@@ -25,5 +25,5 @@ run train-b48-grouped "${TRAIN[@]}" --batch-size 48 --group-by-length
 run train-b64-liger-grouped "${TRAIN[@]}" --batch-size 64 --liger --group-by-length
 unset CUDA_VISIBLE_DEVICES
 if [ "$(nvidia-smi -L | wc -l)" -gt 1 ]; then
-  python3 scripts/gpu_replicas.py "$DATA/dev.jsonl[1250:]" "$OUT/replicas.json" 2000 128 llama-3.1-8b | tail -3
+  python3 experiments/gpu_replicas.py "$DATA/dev.jsonl[1250:]" "$OUT/replicas.json" 2000 128 llama-3.1-8b | tail -3
 fi

@@ -1,6 +1,6 @@
 """`--gpus N` inference, a process per GPU, against one GPU in the same lease: Llama 3.1 8B's shape with random
 weights, saved once to disk so that every process loads the same model as `pricer eval --gpus N` would.
-Usage: python scripts/gpu_replicas.py DEV_JSONL OUT_JSON [ITEMS] [BATCH] [SHAPE] [GPUS] [liger]   (SHAPE: a preset
+Usage: python experiments/gpu_replicas.py DEV_JSONL OUT_JSON [ITEMS] [BATCH] [SHAPE] [GPUS] [liger]   (SHAPE: a preset
 of bench.py; GPUS: a comma-separated list of counts to time, one and all by default; liger: with liger's kernels in
 every replica; the Llama 3 tokenizer from llama-models)
 """

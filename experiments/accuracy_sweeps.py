@@ -1,7 +1,7 @@
-"""Issue 4 sweeps on CPU: weighting the benchmark-like items (dev[:1250]) in TF-IDF + ridge, the ridge's alpha,
+"""CPU sweeps of the classical baselines: weighting the benchmark-like items (dev[:1250]) in TF-IDF + ridge, the ridge's alpha,
 kNN's k, training on dev[:1250] alone, ridge on MiniLM embeddings, and label-shift weights (each training item weighted
 by how much more common its price band is in dev[:1250] than in the whole pool). Scored on dev[1250:] (500 items).
-Usage: python scripts/accuracy_sweeps.py [DATA_DIR]   (default ../shared/data/amazon)"""
+Usage: python experiments/accuracy_sweeps.py [DATA_DIR]   (default ../shared/data/amazon)"""
 import sys
 
 import numpy as np

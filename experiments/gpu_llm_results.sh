@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The LLM results of docs/results.md: zero-shot, fine-tune, and every decoder, on one GPU.
-# Usage: scripts/gpu_llm_results.sh DATA_DIR OUT_DIR [BASE]   (DATA_DIR holds train.jsonl and dev.jsonl)
+# Usage: experiments/gpu_llm_results.sh DATA_DIR OUT_DIR [BASE]   (DATA_DIR holds train.jsonl and dev.jsonl)
 # Environment: RECIPE (a TOML file), RUN (run directory), SIZE (items scored, 0: all), ZEROSHOT=0 to skip the untuned
 # rows, DECODERS (a list).
 set -euo pipefail

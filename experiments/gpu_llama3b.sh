@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 12: course v2's QLoRA path at Llama 3.2 3B's shape on one GPU, with random weights (no download): the recipe
+# Course v2's QLoRA path at Llama 3.2 3B's shape on one GPU, with random weights (no download): the recipe
 # recipes/llama32-3b-v2-lite.toml trains a few steps in 4 bits, then the run is evaluated in 4 bits with topk.
-# Usage: scripts/gpu_llama3b.sh DATA_DIR OUT_DIR [STEPS]
+# Usage: experiments/gpu_llama3b.sh DATA_DIR OUT_DIR [STEPS]
 set -euo pipefail
 DATA=$1; OUT=$2; STEPS=${3:-30}
 pricer() { python -m pricer.cli "$@"; }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Issue 6 figures on one GPU: LoRA training throughput at the 8B shape (batch 32 and 48, the loss on the price
+# Speed figures on one GPU: LoRA training throughput at the 8B shape (batch 32 and 48, the loss on the price
 # positions only), at SmolLM2-135M's shape (all linear layers, growing batches), and 4-bit against bf16 at the 8B shape.
-# Usage: scripts/gpu_speed.sh DATA_DIR OUT_DIR SMOLLM2_CONFIG_DIR   (the last holds SmolLM2's config.json and tokenizer)
+# Usage: experiments/gpu_speed.sh DATA_DIR OUT_DIR SMOLLM2_CONFIG_DIR   (the last holds SmolLM2's config.json and tokenizer)
 set -euo pipefail
 DATA=$1; OUT=$2; SMOL=$3
 mkdir -p "$OUT"

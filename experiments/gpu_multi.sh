@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Data-parallel training on several GPUs through `accelerate launch`, against one GPU in the same lease.
-# Usage: scripts/gpu_multi.sh DATA_DIR OUT_DIR   (DATA_DIR holds train.jsonl)
+# Usage: experiments/gpu_multi.sh DATA_DIR OUT_DIR   (DATA_DIR holds train.jsonl)
 set -euo pipefail
 DATA=$1; OUT=$2; N=$(python3 -c "import torch; print(torch.cuda.device_count())")
 mkdir -p "$OUT"

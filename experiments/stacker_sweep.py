@@ -1,10 +1,10 @@
-"""Issue 13's stacker sweep on the CPU (docs/results.md, session 7). The CPU members' 5-fold out-of-fold predictions on
+"""The CPU stacker sweep of docs/results.md (2026-11-27). The CPU members' 5-fold out-of-fold predictions on
 a validation split of the pool are computed once and kept in OUT_DIR; then stackers are fitted on them and compared on
 the split's held items, each against the linear stacker with a paired bootstrap interval.
   V1: fitted on train + train-extra, scored on dev[:1250].
   V2: fitted on train + train-extra + dev[:625], scored on dev[625:1250] (dev[:625] stands for the benchmark-like
       part of the final pool, so weights toward it can be tried).
-Usage: python scripts/stacker_sweep.py [DATA_DIR] [OUT_DIR]   (about 25 minutes a split on 2 cores, MiniLM cached)
+Usage: python experiments/stacker_sweep.py [DATA_DIR] [OUT_DIR]   (about 25 minutes a split on 2 cores, MiniLM cached)
 """
 
 import sys

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Issue 4 on one GPU: the stacked ensemble with a language model trained on every fold, then its score on the 500
-# validation items. Usage: scripts/gpu_ensemble.sh DATA_DIR OUT_DIR RECIPE [FOLDS]
+# One GPU: the stacked ensemble with a language model trained on every fold, then its score on the 500
+# validation items. Usage: experiments/gpu_ensemble.sh DATA_DIR OUT_DIR RECIPE [FOLDS]
 # Fold runs are cached under $PRICER_CACHE/runs: if a call is cut short, the same command reuses the finished runs
 # and resumes the interrupted one from its last checkpoint.
 set -euo pipefail

@@ -1,8 +1,8 @@
-"""Issue 15, item 3: is MiniLM faster on a CPU through ONNX Runtime than through PyTorch, and at what cost in quality?
+"""Is MiniLM faster on a CPU through ONNX Runtime than through PyTorch, and at what cost in quality?
 
 Not part of pricer (onnxruntime is not in its lock). Run with the three packages on the side:
     pip install --target /tmp/ort onnxruntime==1.32.0 onnx==1.23.2 onnxscript==0.7.2 onnx_ir ml_dtypes flatbuffers protobuf
-    PYTHONPATH=/tmp/ort .venv/bin/python scripts/bench_cpu_embeddings.py ../shared/data/amazon/dev.jsonl 400 /tmp/ort-models
+    PYTHONPATH=/tmp/ort .venv/bin/python experiments/bench_cpu_embeddings.py ../shared/data/amazon/dev.jsonl 400 /tmp/ort-models
 It exports the bundled all-MiniLM-L6-v2 with torch.onnx (dynamo), makes ONNX Runtime's transformer-fused graph and
 int8 (dynamic, per channel, reduced range) copies, then embeds the first N texts with each and with sentence-transformers
 (PyTorch), two threads, batch 64, longest texts first, and prints ms a text and the lowest cosine to PyTorch's vector.
