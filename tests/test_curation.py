@@ -8,16 +8,16 @@ from conftest import run_cli
 from pricer import PricerError
 from pricer.data.curation import (
     BalanceRules,
+    CurationRules,
     WordTokenizer,
     balance,
     curate_file,
     curate_record,
     download_category,
     load_tokenizer,
-    scrub,
-    scrub_details,
     split,
 )
+from pricer.data.text import product_text, scrub, scrub_details
 from pricer.data.items import Item, parse_price, read_items
 
 FEATURES = [
@@ -179,3 +179,24 @@ def test_listings_in_another_layout_are_mapped_and_curated_by_the_same_rules(tmp
     assert read_items(tmp_path / "out" / "train.jsonl")[0].text.startswith("Acme Coffee Maker model")
     unmapped = run_cli("data", "curate", tmp_path / "shop.csv", "--out", tmp_path / "o2", "--tokenizer", "words")
     assert unmapped.returncode == 2 and "cannot tell the title and price columns (has Name, Cost, Bullets)" in unmapped.stderr
+
+
+def test_a_product_is_served_the_text_it_would_be_trained_on():
+    """One text builder: a raw record's curated text (before the token cut), the service's text for the same fields,
+    and an offer's text are the same function of title, description, features and details."""
+    from pricer.deals.offers import Offer
+    from pricer.serving.app import ProductIn
+
+    record = {"title": "Acme Drip Coffee Maker 12-Cup", "price": "$49.99", "description": ["Acme Drip Coffee Maker 12-Cup",
+              "Brews a full pot in ten minutes. Model ACM12345X"], "features": FEATURES,
+              "details": {"Brand": "Acme", "Date First Available": "May 1", "Item Weight": "4 pounds"}}
+    tokenizer = WordTokenizer()
+    item, why = curate_record(record, "Appliances", tokenizer, CurationRules(min_tokens=0, max_tokens=10_000))
+    served = ProductIn(title=record["title"], description=record["description"], features=record["features"],
+                       details=record["details"]).joined()
+    assert served == product_text(**{k: record[k] for k in ("title", "description", "features", "details")})
+    assert why == "" and item.text == tokenizer.decode(tokenizer.encode(served))  # the curated text is cut by tokens
+    assert served.startswith("Acme Drip Coffee Maker 12-Cup\nBrews a full pot") and "ACM12345X" not in served
+    assert "Date First" not in served and served.count("Acme Drip Coffee Maker") == 1
+    offer = Offer(title=record["title"], description=" ".join(record["description"]), price=30.0)
+    assert offer.text == product_text(record["title"], " ".join(record["description"]))

@@ -18,6 +18,7 @@ import numpy as np
 
 from pricer import PricerError, first_line
 from pricer.data.items import Item, parse_price
+from pricer.data.text import CEILING_CHARS, details_text, product_contents, product_text
 
 
 @dataclass
@@ -25,7 +26,7 @@ class CurationRules:
     min_price: float = 0.5
     max_price: float = 999.49
     min_chars: int = 300
-    ceiling_chars: int = 1120  # 160 tokens x 7 characters, as the reference cut it
+    ceiling_chars: int = CEILING_CHARS  # 160 tokens x 7 characters, as the reference cut it
     min_tokens: int = 150
     max_tokens: int = 160
 
@@ -40,38 +41,6 @@ class BalanceRules:
     def weight(self, category: str | None) -> float:
         weights = self.category_weights if self.category_weights is not None else {"Automotive": 1.0}
         return weights.get(category or "", self.default_weight)
-
-
-# Keys and phrases of the details field that say nothing about price (the reference's list).
-DETAIL_REMOVALS = [
-    '"Batteries Included?": "No"',
-    '"Batteries Included?": "Yes"',
-    '"Batteries Required?": "No"',
-    '"Batteries Required?": "Yes"',
-    "By Manufacturer",
-    "Item",
-    "Date First",
-    "Package",
-    ":",
-    "Number of",
-    "Best Sellers",
-    "Number",
-    "Product ",
-]
-
-
-def scrub_details(details: str) -> str:
-    for phrase in DETAIL_REMOVALS:
-        details = details.replace(phrase, "")
-    return details
-
-
-def scrub(text: str) -> str:
-    """Collapse runs of punctuation noise and whitespace; drop long words with digits (part numbers)."""
-    text = re.sub(r'[:\[\]"{}【】\s]+', " ", text).strip()
-    text = text.replace(" ,", ",").replace(",,,", ",").replace(",,", ",")
-    words = [w for w in text.split(" ") if len(w) < 7 or not any(c.isdigit() for c in w)]
-    return " ".join(words)
 
 
 class WordTokenizer:
@@ -124,14 +93,6 @@ def load_tokenizer(name: str):
         raise PricerError(f"cannot load tokenizer {name!r}: {first_line(e)}") from None
 
 
-def _as_lines(value) -> list[str]:
-    if value is None:
-        return []
-    if isinstance(value, str):
-        return [value] if value.strip() else []
-    return [str(v) for v in value if str(v).strip()]
-
-
 def curate_record(
     record: dict, category: str | None, tokenizer, rules: CurationRules | None = None
 ) -> tuple[Item | None, str]:
@@ -145,19 +106,10 @@ def curate_record(
     title = str(record.get("title") or "").strip()
     if not title:
         return None, "no title"
-    details = record.get("details")
-    if isinstance(details, dict):
-        details = json.dumps(details, ensure_ascii=False) if details else ""
-    contents = ""
-    for part in ("description", "features"):
-        lines = _as_lines(record.get(part))
-        if lines:
-            contents += "\n".join(lines) + "\n"
-    if details:
-        contents += scrub_details(str(details)) + "\n"
-    if len(contents) <= rules.min_chars:
+    details = details_text(record.get("details"))
+    if len(product_contents(title, record.get("description"), record.get("features"), details)) <= rules.min_chars:
         return None, "too few characters"
-    text = f"{scrub(title)}\n{scrub(contents[: rules.ceiling_chars])}"
+    text = product_text(title, record.get("description"), record.get("features"), details, rules.ceiling_chars)
     tokens = tokenizer.encode(text, add_special_tokens=False)
     if len(tokens) <= rules.min_tokens:
         return None, "too few tokens"

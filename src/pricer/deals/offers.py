@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from pricer import PricerError
-from pricer.data.items import MAX_TEXT_CHARS, parse_price
+from pricer.data.items import parse_price
+from pricer.data.text import product_text
 
 TABULAR = (".json", ".jsonl", ".csv")
 DOLLARS = re.compile(r"\$\s?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
@@ -39,14 +40,6 @@ class Offer:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def product_text(title: str, description: str) -> str:
-    """What a model prices: the title and the description (once, when the one begins with the other)."""
-    title, description = (title or "").strip(), (description or "").strip()
-    if title and description.startswith(title.rstrip("…. ")):
-        return description[:MAX_TEXT_CHARS]
-    return "\n".join(p for p in (title, description) if p)[:MAX_TEXT_CHARS]
 
 
 @dataclass

@@ -28,6 +28,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from pricer import PricerError, __version__
 from pricer.data.items import MAX_TEXT_CHARS, product_text_of_prompt
+from pricer.data.text import product_text
 
 MAX_BATCH = 256
 MAX_BODY_BYTES = 1_000_000
@@ -54,13 +55,7 @@ class ProductIn(BaseModel):
     def joined(self) -> str:
         if self.text is not None:
             return self.text
-        parts = [self.title or ""]
-        for part in (self.description, self.features):
-            if part:
-                parts.append("\n".join(part) if isinstance(part, list) else part)
-        if self.details:
-            parts.append(json.dumps(self.details) if isinstance(self.details, dict) else self.details)
-        return "\n".join(p for p in parts if p)
+        return product_text(self.title, self.description, self.features, self.details)
 
 
 class EstimateIn(BaseModel):
@@ -254,7 +249,6 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
     async def estimate(product: EstimateIn):
         """The page's answer: the estimate, its 80% interval where the model has one, the nearest known products
         (with --index) and, given an offer, a verdict on it."""
-        from pricer.deals.offers import product_text
         from pricer.deals.verdict import verdict
 
         text = product_text(product.title, product.description)
@@ -273,7 +267,7 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
     async def price_file(request: Request, name: str = "products.csv", format: str = "json"):
         """A CSV, JSONL or JSON file of products (title, description or text, optional price = the offer) sent as the
         request body; answers the priced table as JSON, or as a CSV download with format=csv."""
-        from pricer.deals.offers import TABULAR, product_text, tabular_rows
+        from pricer.deals.offers import TABULAR, tabular_rows
         from pricer.deals.verdict import verdict
 
         suffix = Path(name).suffix.lower()
