@@ -103,7 +103,8 @@ def test_base_and_quant_flags_reach_the_adapters_predictor(hub_cache, tiny_base,
 
 @pytest.mark.slow
 def test_select_scores_the_cached_revisions_and_best_loads_the_winner(offline, amazon, tmp_path):
-    from pricer.llm.checkpoints import list_checkpoints, score_checkpoints
+    from pricer.evaluation.selection import score_checkpoints
+    from pricer.llm.checkpoints import list_checkpoints
 
     assert [r["revision"] for r in list_checkpoints("pricer-tests/tiny-run")] == list(COMMITS)
     assert list_checkpoints("pricer-tests/tiny-run")[1]["refs"] == ["main"]

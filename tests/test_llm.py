@@ -232,7 +232,7 @@ def test_the_page_answer_carries_a_language_models_interval(tiny_run):
 def test_select_chooses_the_trained_checkpoint_and_run_at_best_loads_it(priced_run, amazon, tmp_path):
     """`pricer checkpoints` lists each revision with its logged loss; `pricer select` scores them on items the run never
     saw and records the trained one (checkpoint-20), which `RUN@best` then loads through the CLI."""
-    from pricer.llm.checkpoints import score_checkpoints
+    from pricer.evaluation.selection import score_checkpoints
 
     listed = run_cli("checkpoints", priced_run)
     assert listed.returncode == 0, listed.stderr

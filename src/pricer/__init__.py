@@ -7,15 +7,7 @@ They are imported on first use, so `import pricer` stays light.
 __version__ = "0.1.0"
 __all__ = ["PricerError", "evaluate", "fit", "load_predictor", "read_items"]
 
-
-class PricerError(Exception):
-    """A problem the user can fix (bad file, bad flag, wrong model directory); shown as one line, no traceback."""
-
-
-def first_line(error: BaseException) -> str:
-    """The first line of an error's message (a library's can run to pages), or its type when it has none."""
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+from pricer.errors import PricerError, first_line  # noqa: E402, F401
 
 
 def __getattr__(name: str):

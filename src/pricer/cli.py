@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from pricer import PricerError
+from pricer.errors import PricerError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=__doc__,
                   rich_markup_mode=None)  # help text as written: [ensemble] and [default: ...] are not markup
@@ -418,7 +418,8 @@ def select(
     quant: QuantOpt = None,
 ):
     """Score every checkpoint of a run on a validation slice and record the best: RUN@best then loads it."""
-    from pricer.llm.checkpoints import best_file, score_checkpoints
+    from pricer.evaluation.selection import score_checkpoints
+    from pricer.llm.checkpoints import best_file
 
     items = _read(data)
     items = items[:size] if size else items

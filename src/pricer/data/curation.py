@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError, first_line
+from pricer.errors import PricerError, first_line
 from pricer.data.items import Item, parse_price
 from pricer.data.text import CEILING_CHARS, details_text, product_contents, product_text
 

@@ -13,7 +13,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
-from pricer import PricerError, first_line
+from pricer.errors import PricerError, first_line
 from pricer.storage import atomic_write_text
 
 MAX_TEXT_CHARS = 20_000  # a product text longer than this is cut, never fed whole to a model

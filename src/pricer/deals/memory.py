@@ -6,7 +6,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.storage import cache_dir
 
 SCHEMA = """CREATE TABLE IF NOT EXISTS deals (

@@ -9,7 +9,7 @@ import httpx
 class Webhook:
     def __init__(self, url: str, attempts: int = 4, backoff: float = 0.5, timeout: float = 5.0):
         if not url.startswith(("http://", "https://")):
-            from pricer import PricerError
+            from pricer.errors import PricerError
 
             raise PricerError(f"--notify {url!r}: give an http(s) URL")
         self.url, self.attempts, self.backoff, self.timeout = url, attempts, backoff, timeout

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.data.items import parse_price
 from pricer.data.text import product_text
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.evaluation.tester import bootstrap_interval, read_summary
 
 

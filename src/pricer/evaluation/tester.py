@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.data.items import Item
 from pricer.storage import atomic_write_bytes, atomic_write_json
 

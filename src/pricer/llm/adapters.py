@@ -10,7 +10,7 @@ import json
 import re
 from pathlib import Path
 
-from pricer import PricerError, first_line
+from pricer.errors import PricerError, first_line
 
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 

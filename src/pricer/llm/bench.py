@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from pricer import PricerError
+from pricer.errors import PricerError
 
 PRESETS = {
     "llama-3.1-8b": dict(

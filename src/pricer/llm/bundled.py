@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.storage import cache_dir
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from pricer import PricerError
+from pricer.errors import PricerError
 
 MIN_SHARE = 1e-6  # prices holding less than this share of the found mass are noise, dropped
 MIN_MASS = 1e-6  # a model that puts less than this on all numbers together gave no number

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from pricer import PricerError, first_line
+from pricer.errors import PricerError, first_line
 from pricer.llm.bundled import ALIASES, bundled_gguf
 from pricer.storage import cache_dir
 

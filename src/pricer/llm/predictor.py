@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.llm.batching import device_of, inference_devices, left_padded
 from pricer.llm.decoding import (
     DigitVocab,

@@ -1,7 +1,7 @@
 """The reference's prompt: the question, the product text cut to a token budget, `Price is $`; the completion a model learns.
 """
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.data.items import COURSE_QUESTIONS
 
 # The question of each course version; a recipe's `prompt` names one, or gives a question of its own.

@@ -11,7 +11,7 @@ import weakref
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from pricer import PricerError
+from pricer.errors import PricerError
 
 _replica = None  # in a worker process: its predictor
 

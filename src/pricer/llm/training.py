@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from pricer import PricerError, first_line
+from pricer.errors import PricerError, first_line
 from pricer.data.items import Item
 from pricer.llm.batching import flattened, right_padded
 from pricer.llm.models import LIGER_KERNELS, check_quant, load_base_model, load_tokenizer

@@ -10,7 +10,7 @@ from typing import ClassVar
 import joblib
 import numpy as np
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.predictors.base import Predictor
 from pricer.storage import atomic_write_json
 

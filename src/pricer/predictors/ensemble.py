@@ -21,7 +21,7 @@ from pathlib import Path
 import joblib
 import numpy as np
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.predictors.base import Predictor, read_manifest
 from pricer.predictors.registry import BUILTINS, ensemble_recipe, load_predictor, make_predictor, predictor_class
 from pricer.storage import atomic_write_bytes, cache_dir

@@ -12,7 +12,7 @@ import os
 import sqlite3
 import time
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.data.items import CONTEXT_END, FRONTIER_QUESTION
 from pricer.llm.decoding import first_number
 from pricer.predictors.base import Predictor, prices_from_details

@@ -7,7 +7,7 @@ import importlib
 import tomllib
 from pathlib import Path
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.llm.bundled import ALIASES
 from pricer.predictors.base import MANIFEST, Predictor, read_manifest
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError, first_line
+from pricer.errors import PricerError, first_line
 from pricer.storage import cache_dir
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"

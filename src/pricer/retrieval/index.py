@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer import PricerError
+from pricer.errors import PricerError
 from pricer.data.items import Item, read_items, write_items
 from pricer.retrieval.embeddings import DEFAULT_EMBEDDER, embed
 from pricer.storage import atomic_write_json
