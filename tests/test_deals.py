@@ -4,7 +4,6 @@ what they get (one down, one failing twice), the real `pricer deals` command, an
 import json
 import signal
 import subprocess
-import sys
 import time
 import tracemalloc
 

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from pricer.predictors.base import first_number
 from pricer.llm.decoding import (
     DigitVocab,
     PriceDistribution,
     continuations_of,
-    first_number,
     price_distributions,
     top_tokens,
     topk_price,

@@ -90,7 +90,6 @@ def test_ctrl_c_on_a_real_eval_then_the_same_command_finishes_it(priced_run, ama
     import os
     import signal
     import subprocess
-    import sys
     import time
 
     out = tmp_path / "eval"

@@ -194,9 +194,7 @@ def predict(
     quant: QuantOpt = None,
 ):
     """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
-    from pricer.evaluation.tester import predict_details
-
-    for d in predict_details(_load_model(model, decode, base=base, quant=quant), texts):
+    for d in _load_model(model, decode, base=base, quant=quant).predict_details(texts):
         interval = f"  (80%: {dollars(d['low'])}-{dollars(d['high'])})" if "low" in d else ""
         console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
 

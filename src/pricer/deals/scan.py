@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 
 from pricer.deals.offers import Offer, OfferRead, read_offers
 from pricer.deals.verdict import verdict
-from pricer.evaluation.tester import predict_details
 
 BATCH = 256
 
@@ -67,7 +66,7 @@ def price_offers(predictor, offers: list[Offer], progress=None) -> tuple[list[De
     deals, unpriced = [], 0
     for start in range(0, len(offers), BATCH):
         chunk = offers[start:start + BATCH]
-        for offer, detail in zip(chunk, predict_details(predictor, [o.text for o in chunk])):
+        for offer, detail in zip(chunk, predictor.predict_details([o.text for o in chunk])):
             if detail.get("price") is None:
                 unpriced += 1
             else:

@@ -192,15 +192,8 @@ def evaluate(
     return summary
 
 
-def predict_details(predictor, texts: list[str]) -> list[dict]:
-    """Per text a dict with `price` (None: no number), plus an interval where the predictor offers predict_details."""
-    if hasattr(predictor, "predict_details"):
-        return predictor.predict_details(texts)
-    return [{"price": float(g)} for g in predictor.predict(texts)]
-
-
 def _predict_batch(predictor, texts: list[str]) -> tuple[list, list[dict]]:
-    details = predict_details(predictor, texts)
+    details = predictor.predict_details(texts)
     return [d.get("price") for d in details], [{k: v for k, v in d.items() if k != "price"} for d in details]
 
 

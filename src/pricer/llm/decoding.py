@@ -14,7 +14,6 @@ controls.
 """
 
 import math
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,13 +24,6 @@ from pricer.errors import PricerError
 MIN_SHARE = 1e-6  # prices holding less than this share of the found mass are noise, dropped
 MIN_MASS = 1e-6  # a model that puts less than this on all numbers together gave no number
 QUANTILE_TOLERANCE = 1e-6  # cumulative shares this close to q count as reaching it (float32 softmax noise is ~1e-7)
-NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
-
-
-def first_number(text: str) -> float | None:
-    """The first number in a reply, `$1,299.99` -> 1299.99; None where there is none."""
-    match = NUMBER.search(text)
-    return float(match.group().replace(",", "")) if match else None
 
 
 class DigitVocab:

@@ -17,7 +17,6 @@ from pricer.llm.batching import device_of, inference_devices, left_padded
 from pricer.llm.decoding import (
     DigitVocab,
     check_decode,
-    first_number,
     price_distributions,
     top_tokens,
     topk_price,
@@ -26,7 +25,7 @@ from pricer.llm.models import LIGER_KERNELS, load_base_model, load_tokenizer
 from pricer.llm.prompt_cache import CachedPrompts
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, prompt_token_ids
 from pricer.llm.replicas import ReplicaProcesses
-from pricer.predictors.base import Predictor, prices_from_details
+from pricer.predictors.base import Predictor, first_number, prices_from_details
 
 
 class LLMPredictor(Predictor):

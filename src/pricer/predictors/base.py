@@ -3,13 +3,15 @@
 
 import json
 import math
+import re
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from pricer import PricerError, __version__
+from pricer import __version__
+from pricer.errors import PricerError
 from pricer.data.items import Item
 from pricer.storage import atomic_write_json
 
@@ -31,6 +33,10 @@ class Predictor:
 
     def predict(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
+
+    def predict_details(self, texts: list[str]) -> list[dict]:
+        """Per text a dict with `price` (None: no number), and `low`/`high` where the predictor gives an interval."""
+        return [{"price": float(price)} for price in self.predict(texts)]
 
     def parts(self) -> list["Predictor"]:
         """The predictors this one is made of (an ensemble's members, a recipe's trained run): none by default."""
@@ -63,6 +69,15 @@ class Predictor:
         predictor = cls(**manifest.get("params", {}))
         predictor.load_state(Path(path))
         return predictor
+
+
+NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")
+
+
+def first_number(text: str) -> float | None:
+    """The first number in a reply, `$1,299.99` -> 1299.99; None where there is none."""
+    match = NUMBER.search(text)
+    return float(match.group().replace(",", "")) if match else None
 
 
 def prices_from_details(details: list[dict]) -> np.ndarray:

@@ -14,8 +14,7 @@ import time
 
 from pricer.errors import PricerError
 from pricer.data.items import CONTEXT_END, FRONTIER_QUESTION
-from pricer.llm.decoding import first_number
-from pricer.predictors.base import Predictor, prices_from_details
+from pricer.predictors.base import Predictor, first_number, prices_from_details
 from pricer.storage import cache_dir
 
 SYSTEM = "You estimate prices of items. Reply only with the price, no explanation."

@@ -183,12 +183,7 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
                deals_every: float = 900) -> FastAPI:
     """index: a PriceIndex for the nearest known products; deal_sources: feeds or offer files scanned at start and
     every deals_every seconds for GET /v1/deals."""
-    from pricer.evaluation.tester import predict_details
-
-    def predict_batch(texts):
-        return predict_details(predictor, texts)
-
-    batcher = MicroBatcher(predict_batch, max_size=max_batch)
+    batcher = MicroBatcher(predictor.predict_details, max_size=max_batch)
     deals = DealBoard(deal_sources or [], deals_every)
 
     @asynccontextmanager
