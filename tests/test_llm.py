@@ -194,7 +194,7 @@ def test_beam_passes_shrink_to_the_gpus_free_memory():
     assert rows_that_fit(768, 64, 25 * mib, 1 * gib) == 64  # never fewer than the batch of prompts
 
 
-def test_liger_asked_on_the_cpu_warns_and_prices_as_without(priced_run, capsys):
+def test_liger_asked_on_the_cpu_warns_and_prices_as_without(priced_run, caplog):
     """liger's kernels are Triton (CUDA): on the CPU the predictor says so and runs its plain forward pass."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -202,7 +202,7 @@ def test_liger_asked_on_the_cpu_warns_and_prices_as_without(priced_run, capsys):
     model = AutoModelForCausalLM.from_pretrained(priced_run / "model", dtype=torch.float32)
     tokenizer = load_tokenizer(str(priced_run / "model"))
     fused = LLMPredictor.from_loaded(model, tokenizer, decode="mean", batch_size=4, liger=True)
-    assert "liger" in capsys.readouterr().err
+    assert "liger" in caplog.text and caplog.records[-1].levelname == "WARNING"
     plain = LLMPredictor.from_loaded(model, tokenizer, decode="mean", batch_size=4)
     texts = ["A blue bicycle bell", "Steel frying pan, 28 cm"]
     prices = plain.predict_details(texts)

@@ -4,6 +4,7 @@ Curate product data, fit a baseline or fine-tune a language model, evaluate it, 
 offers for deals. An error you can fix prints as one line and exits with code 2.
 """
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -699,7 +700,18 @@ def demo(
     console.print(f"charts: {out}/leaderboard.png and {out}/evals/*/chart.png")
 
 
+class _StderrLines(logging.Formatter):
+    """Library messages as the command's own lines on stderr: warnings say so, the rest as written."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return ("warning: " if record.levelno >= logging.WARNING else "") + record.getMessage()
+
+
 def main() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(_StderrLines())
+    logging.getLogger("pricer").addHandler(handler)
+    logging.getLogger("pricer").setLevel(logging.INFO)
     try:
         app()
     except PricerError as e:

@@ -2,9 +2,9 @@
 directories and hub ids; tokenizers; 4- and 8-bit loading through bitsandbytes.
 """
 
+import logging
 import os
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
@@ -13,6 +13,8 @@ import torch
 from pricer.errors import PricerError, first_line
 from pricer.llm.bundled import ALIASES, bundled_gguf
 from pricer.storage import cache_dir
+
+log = logging.getLogger(__name__)
 
 
 def model_cache_dir() -> Path:
@@ -120,5 +122,5 @@ def load_base_model(base: str, quant: str = "none", device: str | None = None, q
     if "device_map" not in kwargs:
         model.to(device)
     if not quiet:
-        print(f"{base}: memory footprint {model.get_memory_footprint() / 1e6:,.1f} MB on {device}", file=sys.stderr)
+        log.info(f"{base}: memory footprint {model.get_memory_footprint() / 1e6:,.1f} MB on {device}")
     return model

@@ -6,7 +6,7 @@ predictor loads base + adapter and decodes the price from the next-token distrib
 """
 
 import functools
-import sys
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -26,6 +26,8 @@ from pricer.llm.prompt_cache import CachedPrompts
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, prompt_token_ids
 from pricer.llm.replicas import ReplicaProcesses
 from pricer.predictors.base import Predictor, first_number, prices_from_details
+
+log = logging.getLogger(__name__)
 
 
 class LLMPredictor(Predictor):
@@ -134,7 +136,7 @@ class LLMPredictor(Predictor):
         """liger-kernel's fused norms, rotary embedding and SwiGLU where asked: Triton kernels, so CUDA only. They
         pay on whole prompts (topk); the digit search's one-token steps run slower with them (docs/performance.md)."""
         if self.liger and device_of(model).type != "cuda":
-            print("warning: liger's kernels are written for GPUs; predicting without them here", file=sys.stderr)
+            log.warning("liger's kernels are written for GPUs; predicting without them here")
         elif self.liger:
             from transformers.integrations.liger import apply_liger_kernel
 

@@ -15,9 +15,9 @@ attention kernels can return NaN there, which the backward pass spreads into eve
 
 import hashlib
 import json
+import logging
 import os
 import shutil
-import sys
 import tomllib
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -33,6 +33,8 @@ from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, completion, prompt_t
 from pricer.predictors.base import Predictor
 from pricer.predictors.registry import load_predictor
 from pricer.storage import atomic_write_json
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -180,8 +182,8 @@ def skip_non_finite_steps(max_share: float):
                     p.grad = None  # optimizers pass over a parameter without a gradient: no update, no moment change
             self.skipped += 1
             allowed = self.max_share * state.max_steps
-            print(f"step {state.global_step + 1}: non-finite gradients, step skipped ({self.skipped} so far; "
-                  f"at most {allowed:.0f} allowed)", file=sys.stderr)
+            log.warning(f"step {state.global_step + 1}: non-finite gradients, step skipped ({self.skipped} so far; "
+                        f"at most {allowed:.0f} allowed)")
             if self.skipped > allowed:
                 raise PricerError(
                     f"training stopped at step {state.global_step + 1}: {self.skipped} steps had non-finite gradients, "
@@ -277,7 +279,7 @@ class RecipePredictor(Predictor):
             for checkpoint in self.run_dir.glob("checkpoint-*"):
                 shutil.rmtree(checkpoint)  # finished: only the final weights are needed
         else:
-            print(f"reusing the finished run {self.run_dir}", file=sys.stderr)
+            log.info(f"reusing the finished run {self.run_dir}")
         self.run = load_predictor(self.run_dir)
         return self
 
@@ -410,7 +412,7 @@ def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
 
 def _use_liger(wanted: bool, cuda: bool) -> bool:
     if wanted and not cuda:
-        print("warning: liger's kernels are written for GPUs; training without them on the CPU", file=sys.stderr)
+        log.warning("liger's kernels are written for GPUs; training without them on the CPU")
         return False
     if wanted:
         try:
@@ -463,10 +465,9 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
         # shape (docs/performance.md). Flex attention skips the masked blocks; it compiles for about 100 s first.
         model.set_attn_implementation("flex_attention")
     if cuda and torch.cuda.device_count() > 1 and "LOCAL_RANK" not in os.environ:
-        print(
-            f"warning: {torch.cuda.device_count()} GPUs in one process: the Trainer falls back to DataParallel, slower "
-            "than one GPU here; use `accelerate launch --num_processes N -m pricer.cli train ...`",
-            file=sys.stderr,
+        log.warning(
+            f"{torch.cuda.device_count()} GPUs in one process: the Trainer falls back to DataParallel, slower "
+            "than one GPU here; use `accelerate launch --num_processes N -m pricer.cli train ...`"
         )
     args = training_arguments(config, run_dir, cuda)
     contexts = _contexts(items, config)
