@@ -16,7 +16,7 @@ from pricer.llm.batching import device_of, flattened, right_padded
 from pricer.llm.models import load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import MAX_PROMPT_TOKENS, QUESTION, prompt_token_ids
-from pricer.predictors.base import prices_from_details
+from pricer.predictors.base import constructor_params, prices_from_details
 
 MAX_DEVIATIONS = 6.0
 
@@ -122,7 +122,8 @@ class LLMRegressor(LLMPredictor):
         self.log_mean, self.log_std = log_mean, log_std
 
     def params(self):
-        params = {k: v for k, v in super().params().items() if k not in ("decode", "beams", "top_k", "max_new_tokens")}
+        params = constructor_params(self, LLMPredictor)  # this __init__ takes the language model's as **params
+        params = {k: v for k, v in params.items() if k not in ("decode", "beams", "top_k", "max_new_tokens")}
         return {**params, "log_mean": self.log_mean, "log_std": self.log_std}
 
     def _bare_model(self, tuned_whole, device):

@@ -70,24 +70,6 @@ class LLMPredictor(Predictor):
         self.devices: list[str] | None = None  # where the replicas go; None: the first `gpus` GPUs, or the CPU
         self._processes = None  # with several devices: a process for each, started by the first prediction
 
-    def params(self):
-        return {
-            "base": self.base,
-            "adapter": self.adapter,
-            "quant": self.quant,
-            "decode": self.decode,
-            "beams": self.beams,
-            "top_k": self.top_k,
-            "batch_size": self.batch_size,
-            "max_new_tokens": self.max_new_tokens,
-            "max_prompt_tokens": self.max_prompt_tokens,
-            "index": self.index,
-            "k": self.k,
-            "gpus": self.gpus,
-            "question": self.question,
-            "liger": self.liger,
-        }
-
     def fit(self, items):
         raise PricerError("an LLM predictor is fitted with `pricer train`, not `pricer fit`")
 

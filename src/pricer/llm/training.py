@@ -265,9 +265,6 @@ class RecipePredictor(Predictor):
         self.run: Predictor | None = None
         self.run_dir: Path | None = None
 
-    def params(self):
-        return {"recipe": self.recipe}
-
     def fit(self, items):
         config = TrainConfig(**read_recipe(self.recipe))
         digest = hashlib.sha256(json.dumps([asdict(config), [(it.text, it.price) for it in items]]).encode()).hexdigest()

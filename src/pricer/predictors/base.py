@@ -1,6 +1,7 @@
 """The surface every predictor has: fit, predict, save, load; a saved predictor is a directory with pricer.json.
 """
 
+import inspect
 import json
 import math
 import re
@@ -25,8 +26,9 @@ class Predictor:
     kind: ClassVar[str] = ""
 
     def params(self) -> dict:
-        """Constructor arguments, saved in the manifest and passed back on load."""
-        return {}
+        """Constructor arguments, saved in the manifest and passed back on load: as scikit-learn's get_params, each
+        argument of __init__ read from the attribute of the same name."""
+        return constructor_params(self, type(self))
 
     def fit(self, items: list[Item]) -> "Predictor":
         return self
@@ -69,6 +71,13 @@ class Predictor:
         predictor = cls(**manifest.get("params", {}))
         predictor.load_state(Path(path))
         return predictor
+
+
+def constructor_params(predictor: "Predictor", cls: type) -> dict:
+    """The arguments of cls.__init__ (not *args or **kwargs), each read from predictor's attribute of that name."""
+    arguments = inspect.signature(cls.__init__).parameters.values()
+    return {a.name: getattr(predictor, a.name) for a in arguments
+            if a.name != "self" and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD)}
 
 
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

@@ -23,9 +23,6 @@ class RandomPredictor(Predictor):
     def __init__(self, low: int = 1, high: int = 999, seed: int = 42):
         self.low, self.high, self.seed = low, high, seed
 
-    def params(self):
-        return {"low": self.low, "high": self.high, "seed": self.seed}
-
     def predict(self, texts):
         return np.array(
             [np.random.default_rng([self.seed, zlib.crc32(t.encode())]).integers(self.low, self.high + 1) for t in texts],
@@ -43,9 +40,6 @@ class ConstantPredictor(Predictor):
             raise PricerError(f"constant statistic must be mean or median, not {statistic!r}")
         self.statistic = statistic
         self.value: float | None = None
-
-    def params(self):
-        return {"statistic": self.statistic}
 
     def fit(self, items):
         prices = np.array([it.price for it in items])
@@ -159,9 +153,6 @@ class TfidfPredictor(SklearnPredictor):
     def __init__(self, alpha: float = 1.0):
         super().__init__()
         self.alpha = alpha
-
-    def params(self):
-        return {"alpha": self.alpha}
 
     def make_model(self):
         from sklearn.feature_extraction.text import TfidfVectorizer

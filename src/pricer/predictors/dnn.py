@@ -43,11 +43,6 @@ class DeepNetPredictor(Predictor):
         self.seed = seed
         self.network, self.mean, self.std = None, 0.0, 1.0
 
-    def params(self):
-        return {"n_features": self.n_features, "hidden": self.hidden, "blocks": self.blocks, "dropout": self.dropout,
-                "epochs": self.epochs, "batch_size": self.batch_size, "learning_rate": self.learning_rate,
-                "weight_decay": self.weight_decay, "seed": self.seed}
-
     def features(self, texts):
         """Hashed binary word features (stateless: nothing to fit or save), as a sparse matrix."""
         from sklearn.feature_extraction.text import HashingVectorizer

@@ -19,9 +19,6 @@ class EmbeddingPredictor(Predictor):
         self.embedder = embedder
         self.regressor = None
 
-    def params(self):
-        return {"embedder": self.embedder}
-
     def make_regressor(self, n_items: int):
         raise NotImplementedError
 
@@ -47,9 +44,6 @@ class EmbeddingForestPredictor(EmbeddingPredictor):
         super().__init__(embedder)
         self.trees, self.seed = trees, seed
 
-    def params(self):
-        return {**super().params(), "trees": self.trees, "seed": self.seed}
-
     def make_regressor(self, n_items):
         from sklearn.ensemble import RandomForestRegressor
 
@@ -66,9 +60,6 @@ class EmbeddingKnnPredictor(EmbeddingPredictor):
     def __init__(self, embedder: str = DEFAULT_EMBEDDER, k: int = 10):
         super().__init__(embedder)
         self.k = k
-
-    def params(self):
-        return {**super().params(), "k": self.k}
 
     def make_regressor(self, n_items):
         from sklearn.neighbors import KNeighborsRegressor

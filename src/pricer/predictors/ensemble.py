@@ -108,9 +108,6 @@ class EnsemblePredictor(Predictor):
         self.fills: list[float] = []
         self.stacker_model = None
 
-    def params(self):
-        return {"members": self.members, "folds": self.folds, "seed": self.seed, "stacker": self.stacker}
-
     def fit(self, items, progress=print):
         if len(self.members) < 2:
             raise PricerError("an ensemble needs at least two --members")

@@ -53,10 +53,6 @@ class FrontierPredictor(Predictor):
         self._index = None
         self._db = None
 
-    def params(self):
-        return {"model": self.model, "base_url": self.base_url, "index": self.index, "k": self.k, "timeout": self.timeout,
-                "retries": self.retries, "input_cost": self.input_cost, "output_cost": self.output_cost}
-
     def fit(self, items):
         return self  # nothing to learn: the knowledge is the model's, the context the index's
 

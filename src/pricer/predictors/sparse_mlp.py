@@ -58,10 +58,6 @@ class SparseMLPPredictor(Predictor):
         self.learning_rate, self.max_features, self.seed = learning_rate, max_features, seed
         self.vectorizer, self.nets, self.mean, self.std = None, [], 0.0, 1.0
 
-    def params(self):
-        return {"networks": self.networks, "hidden": self.hidden, "epochs": self.epochs, "batch_size": self.batch_size,
-                "learning_rate": self.learning_rate, "max_features": self.max_features, "seed": self.seed}
-
     def features(self, texts):
         return self.vectorizer.transform(texts).astype(np.float32).tocsr()
 
