@@ -168,13 +168,27 @@ def test_quantisation_without_cuda_is_one_clear_line(tiny_base, amazon, tmp_path
     assert full.returncode == 2 and "--quant needs a LoRA adapter" in full.stderr
 
 
+def test_recipe_keys_on_the_command_line_are_checked_and_typed():
+    from pricer.llm.training import parse_overrides
+
+    assert parse_overrides(["head_lr_scale=50", "head=regression", "group_by_length=true", "prompt=What is it worth?"]) == {
+        "head_lr_scale": 50, "head": "regression", "group_by_length": True, "prompt": "What is it worth?"}
+    with pytest.raises(PricerError, match="lora_rank: not a recipe setting; known: .*lora_r"):
+        parse_overrides(["lora_rank=3"])
+    with pytest.raises(PricerError, match="give a recipe setting as KEY=VALUE"):
+        parse_overrides(["epochs"])
+
+
 @pytest.mark.slow
 def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "run",
-                     "--max-steps", "1", "--batch-size", "4", "--liger", "--prompt", "v2")
+                     "--max-steps", "1", "--batch-size", "4", "--liger", "--prompt", "v2", "warmup_ratio=0.2",
+                     'target_modules=["q_proj", "v_proj"]', "batch_size=2")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "liger's kernels are written for GPUs" in result.stderr
-    assert json.loads((tmp_path / "run" / "train_config.json").read_text())["liger"] is True
+    config = json.loads((tmp_path / "run" / "train_config.json").read_text())
+    assert config["liger"] is True and config["warmup_ratio"] == 0.2 and config["target_modules"] == ["q_proj", "v_proj"]
+    assert config["batch_size"] == 2  # KEY=VALUE wins over the flag
     # the course v2 question, trained with and kept for prediction
     assert json.loads((tmp_path / "run" / "pricer.json").read_text())["params"]["question"] == QUESTIONS["v2"]
 

@@ -233,9 +233,12 @@ def train(
     hub_private: Annotated[Optional[bool], typer.Option(help="Make the hub repository private (the default) or public.")] = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        metavar="KEY=VALUE", help="Any recipe key, over the recipe and the flags: head_lr_scale=50 "
+        "warmup_ratio=0.05 target_modules='[\"q_proj\", \"v_proj\"]' (values read as TOML, else as text).")] = None,
 ):
     """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit) to complete `Price is $`."""
-    from pricer.llm.training import TrainConfig, read_recipe
+    from pricer.llm.training import TrainConfig, parse_overrides, read_recipe
     from pricer.llm.training import train as run_training
 
     settings = read_recipe(config) if config else {}
@@ -247,6 +250,7 @@ def train(
         hub_private=hub_private, target_modules=target_modules.split(",") if target_modules else None,
     )
     settings.update({k: v for k, v in flags.items() if v is not None})
+    settings.update(parse_overrides(overrides or []))
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     run_dir = run_training(items, out, TrainConfig(**settings))
     console.print(f"trained on {len(items):,} items; evaluate with: pricer eval --model {run_dir} --data FILE")

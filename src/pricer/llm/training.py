@@ -94,6 +94,24 @@ def read_recipe(path: str | Path) -> dict:
     return recipe.get("train", recipe)
 
 
+def parse_overrides(pairs: list[str]) -> dict:
+    """`key=value` pairs from the command line as recipe settings, checked against TrainConfig's fields; a value is
+    read as TOML (3, 2e-5, true, ["q_proj"]) and otherwise kept as text (regression, v2)."""
+    known, settings = {f.name for f in fields(TrainConfig)}, {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise PricerError(f"{pair!r}: give a recipe setting as KEY=VALUE")
+        if key not in known:
+            raise PricerError(f"{key}: not a recipe setting; known: {', '.join(sorted(known))}")
+        try:
+            settings[key] = tomllib.loads(f"value = {value}")["value"]
+        except tomllib.TOMLDecodeError:
+            settings[key] = value
+    return settings
+
+
 class CompletionExamples(torch.utils.data.Dataset):
     """Prompt + completion token ids; the labels hide the prompt (-100), so the loss falls on the price alone."""
 
