@@ -53,3 +53,12 @@ def test_a_kind_given_as_a_model_says_how_to_fit_one():
     result = run_cli("predict", "--model", "tfidf", "a drill")
     assert result.returncode == 2 and "pricer fit tfidf --train FILE --out DIR" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_readmes_first_commands_price_a_product(amazon, tmp_path):
+    """The README's first screen, from a fitted model to a printed price."""
+    fitted = run_cli("fit", "tfidf", "--train", amazon / "train.jsonl", "--out", tmp_path / "tfidf")
+    assert fitted.returncode == 0, fitted.stderr[-2000:]
+    priced = run_cli("predict", "--model", tmp_path / "tfidf", "Moen bathroom vanity light, brushed nickel, 2 globes")
+    assert priced.returncode == 0 and re.fullmatch(r"\$[\d,]+\.\d\d\n", priced.stdout), priced.stdout + priced.stderr
