@@ -1,0 +1,102 @@
+"""What the commands share: the `pricer` app and its sub-apps, the consoles, option types, reading items, loading a
+model with the command's overrides."""
+
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from pricer.errors import PricerError
+
+HELP = """pricer: estimate a product's price from its text, and judge offers against it.
+
+Curate product data, fit a baseline or fine-tune a language model, evaluate it, serve it with a web page, and scan
+offers for deals. An error you can fix prints as one line and exits with code 2."""
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP,
+                  rich_markup_mode=None)  # help text as written: [ensemble] and [default: ...] are not markup
+
+
+data_app = typer.Typer(no_args_is_help=True, help="Curate raw product data and describe data sets.")
+app.add_typer(data_app, name="data")
+console = Console()
+
+
+def dollars(value: float) -> str:
+    """$1,234.56, and -$271.93 for a negative amount."""
+    return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
+
+
+err = Console(stderr=True)
+
+
+DecodeOpt = Annotated[
+    Optional[str], typer.Option(help="LLM decoder: greedy, topk, mean, median or logmean (default: the model's).")
+]
+
+
+GpusOpt = Annotated[int, typer.Option(help="Language models, also inside an ensemble: GPUs to share the work (a process and a replica on each); 0 for all.")]
+
+
+OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
+
+
+QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
+
+
+LigerOpt = Annotated[bool, typer.Option(help="Language models: liger-kernel's fused norms, rotary and SwiGLU (CUDA only; pays with topk).")]
+
+
+TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
+
+
+PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
+
+
+def _columns(text_col: str, price_col: str):
+    from pricer.data.items import ColumnMap
+
+    return ColumnMap(text=text_col, price=price_col)
+
+
+def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None,
+                base: str | None = None, quant: str | None = None, liger: bool = False):
+    from pricer.predictors.registry import load_predictor
+
+    predictor = load_predictor(model)
+    for name, value in (("base", base), ("quant", quant)):
+        if value is not None:
+            if not hasattr(predictor, name):
+                raise PricerError(f"--{name} applies to language models, not to a {predictor.kind!r} predictor")
+            if name == "quant":
+                from pricer.llm.models import check_quant
+
+                check_quant(value)
+            setattr(predictor, name, value)
+    if decode is not None:
+        if not hasattr(predictor, "decode"):
+            raise PricerError(f"--decode applies to language models, not to a {predictor.kind!r} predictor")
+        from pricer.llm.decoding import check_decode
+
+        predictor.decode = check_decode(decode)
+    for model in _language_models(predictor):  # also those inside an ensemble or a recipe's run
+        model.gpus = gpus
+        model.batch_size = batch_size or model.batch_size  # forward passes as large as the batches handed over
+        model.liger = liger or model.liger
+    return predictor
+
+
+def _language_models(predictor):
+    if hasattr(predictor, "gpus"):
+        yield predictor
+    for part in predictor.parts():
+        yield from _language_models(part)
+
+
+def _read(spec: str, text_col: str = "text", price_col: str = "price"):
+    from pricer.data.items import read_items_with_report
+
+    items, report = read_items_with_report(spec, _columns(text_col, price_col))
+    if report.skipped or report.truncated:
+        err.print(f"[yellow]{report.summary()}[/]", soft_wrap=True)
+    return items

@@ -1,0 +1,103 @@
+"""`pricer deals`: offers priced and ranked, remembered, notified."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from pricer.cli.common import DecodeOpt, OntoBaseOpt, QuantOpt, _load_model, app, console, err
+from pricer.errors import PricerError
+
+
+@app.command()
+def deals(
+    sources: Annotated[list[str], typer.Argument(metavar="SOURCE...", help="RSS/Atom feeds (URL or file) or .json/.jsonl/.csv files of offers (title, description, price, url).")],
+    model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
+    min_discount: Annotated[float, typer.Option(help="Show deals at least this many dollars below the estimate (negative: more).")] = 0.0,
+    json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per deal instead of a table.")] = False,
+    memory: Annotated[Optional[Path], typer.Option(help="SQLite file of the deals already surfaced [default: CACHE/deals.sqlite].")] = None,
+    forget: Annotated[bool, typer.Option(help="Neither read nor write the memory: every deal is new.")] = False,
+    notify: Annotated[Optional[str], typer.Option(help="POST each new deal as JSON to this webhook URL.")] = None,
+    watch: Annotated[Optional[float], typer.Option(help="Scan again every this many seconds until interrupted.")] = None,
+    top: Annotated[int, typer.Option(help="Rows in the table (0: all).")] = 20,
+    decode: DecodeOpt = None,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
+):
+    """The deal finder: price every offer, rank by estimated discount, report each deal once, push it to a webhook."""
+    import json
+    import time
+
+    from rich.progress import Progress
+
+    from pricer.deals.finder import find_deals
+    from pricer.deals.memory import DealMemory, default_memory
+    from pricer.deals.notify import Webhook
+
+    if watch is not None and watch <= 0:
+        raise PricerError(f"--watch {watch}: give a positive number of seconds")
+    if watch is not None:
+        _stop_on_sigterm()
+    webhook = Webhook(notify) if notify else None
+    store = None if forget else DealMemory(memory or default_memory())
+    predictor = _load_model(model, decode, base=base, quant=quant)
+    scans = 0
+    try:
+        while True:
+            try:
+                with Progress(console=err, transient=True) as bar:
+                    task = bar.add_task("pricing offers", total=None)
+                    report = find_deals(sources, predictor, min_discount, store, webhook, say=err.print,
+                                        progress=lambda done, total: bar.update(task, completed=done, total=total))
+            except PricerError as e:
+                if watch is None:
+                    raise
+                err.print(f"this scan failed: {e}; trying again in {watch:g} s", soft_wrap=True)  # a feed down a while
+                time.sleep(watch)
+                continue
+            scans += 1
+            shown = report.new if top == 0 or json_lines else report.new[:top]
+            if json_lines:
+                for deal in shown:
+                    print(json.dumps(deal.to_dict()), flush=True)
+            elif shown:
+                console.print(_deals_table(shown))
+            (err if json_lines else console).print(report.summary(min_discount)
+                                                   + (f"; {report.sent} sent to the webhook" if webhook else ""),
+                                                   soft_wrap=True)
+            if watch is None:
+                break
+            time.sleep(watch)
+    except KeyboardInterrupt:
+        err.print(f"stopped after {scans} scan{'s' * (scans != 1)}")
+
+
+def _stop_on_sigterm() -> None:
+    """`kill` (a service manager's stop, or the only way to stop a run under nohup, where Ctrl-C is ignored) ends a
+    --watch loop as Ctrl-C does: the scan under way is dropped and the number of scans said."""
+    import signal
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def _deals_table(deals) -> Table:
+    """Ranked deals; each title links to its offer (the URL itself is in --json)."""
+    from rich.text import Text
+
+    table = Table()
+    table.add_column("#", justify="right")
+    table.add_column("deal", no_wrap=True, overflow="ellipsis", width=max(20, min(60, console.width - 68)))
+    for column in ("offer", "estimate", "discount"):  # numbers keep their width; titles give way
+        table.add_column(column, justify="right", no_wrap=True)
+    table.add_column("verdict", no_wrap=True)
+    for n, deal in enumerate(deals, 1):
+        judged = deal.judged
+        interval = f" ({deal.low:,.0f}-{deal.high:,.0f})" if deal.low is not None else ""
+        title = Text(deal.offer.title, style=f"link {deal.offer.url}" if deal.offer.url else "")
+        table.add_row(str(n), title, f"${deal.offer.price:,.2f}", f"${deal.estimate:,.2f}{interval}",
+                      f"${judged['discount']:,.2f} ({judged['discount_percent']:.0f}%)", judged["verdict"])
+    return table

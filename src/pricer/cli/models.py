@@ -1,0 +1,159 @@
+"""`pricer fit`, `predict`, `train`, `checkpoints` and `select`: models made, used and chosen."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from pricer.cli.common import (
+    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _load_model, _read, app, console, dollars, err,
+)
+from pricer.errors import PricerError
+
+
+@app.command()
+def fit(
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, ensemble, or a recipe file (.toml: training, or [ensemble])")],
+    train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
+    out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
+    members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names or model directories.")] = None,
+    folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions (0: no stacker, the members' geometric mean).")] = 5,
+    stacker: Annotated[str, typer.Option(help="Ensemble: linear (weights on the members' log prices) or boosted (trees on them).")] = "linear",
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Fit a predictor on training items and save it."""
+    from pricer.predictors.registry import make_predictor
+
+    items = [it for spec in train for it in _read(spec, text_col, price_col)]
+    if kind != "ensemble" and members:
+        raise PricerError("--members goes with `pricer fit ensemble`")
+    if kind == "ensemble":
+        predictor = make_predictor(kind, members=members or [], folds=folds, stacker=stacker)
+    else:
+        predictor = make_predictor(kind)
+    if predictor.kind == "ensemble":
+        predictor.fit(items, progress=console.print)
+    else:
+        with console.status(f"fitting {kind} on {len(items):,} items"):
+            predictor.fit(items)
+    predictor.save(out)
+    console.print(f"saved {kind} fitted on {len(items):,} items to {out}")
+
+
+@app.command()
+def predict(
+    texts: Annotated[list[str], typer.Argument(metavar="TEXT...", help="Product text(s).")],
+    model: Annotated[str, typer.Option(help="A saved model directory (RUN_DIR@checkpoint-N) or a built-in name.")],
+    decode: DecodeOpt = None,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
+):
+    """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
+    for d in _load_model(model, decode, base=base, quant=quant).predict_details(texts):
+        interval = f"  (80%: {dollars(d['low'])}-{dollars(d['high'])})" if "low" in d else ""
+        console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
+
+
+@app.command()
+def train(
+    train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
+    out: Annotated[Path, typer.Option(help="Run directory: checkpoints, adapter, logs. Rerun to resume.")],
+    base: Annotated[Optional[str], typer.Option(help="smollm2-135m, gemma3-270m, a model directory or a hub id.")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="Recipe file (TOML) with training settings.")] = None,
+    quant: Annotated[Optional[str], typer.Option(help="4bit, 8bit (CUDA only) or none.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (overrides epochs).")] = None,
+    epochs: Annotated[Optional[float], typer.Option(help="Passes over the training items (recipe default: 1).")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per device per step.")] = None,
+    grad_accum: Annotated[Optional[int], typer.Option(help="Steps whose gradients add up before one optimizer update.")] = None,
+    learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (cosine schedule after warm-up).")] = None,
+    head: Annotated[Optional[str], typer.Option(help="lm (the price read from the digits) or regression (a head on the last token).")] = None,
+    lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank; 0 trains every weight (full fine-tuning).")] = None,
+    lora_alpha: Annotated[Optional[int], typer.Option(help="LoRA scaling (alpha / r multiplies the adapter's output).")] = None,
+    target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names for LoRA.")] = None,
+    save_steps: Annotated[Optional[int], typer.Option(help="A checkpoint every this many steps (0: none); a rerun resumes from the newest.")] = None,
+    logging_steps: Annotated[Optional[int], typer.Option(help="A log line (loss, tokens/s) every this many steps.")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the data order and the new weights.")] = None,
+    report_to: Annotated[Optional[str], typer.Option(help="none, tensorboard or wandb.")] = None,
+    gradient_checkpointing: Optional[bool] = None,
+    compile: Annotated[Optional[bool], typer.Option(help="torch.compile the model: fused element-wise kernels (small models).")] = None,
+    liger: Annotated[Optional[bool], typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = None,
+    padding_free: Annotated[Optional[bool], typer.Option(help="A batch's examples end to end in one row: no FLOP on padding.")] = None,
+    group_by_length: Annotated[Optional[bool], typer.Option(help="Batches of similar lengths: less padding.")] = None,
+    index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
+    retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
+    k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
+    prompt: Annotated[Optional[str], typer.Option(help="The prompt's question: v1 (the default), v2, or your own.")] = None,
+    push_to_hub: Annotated[Optional[str], typer.Option(help="USER/RUN: push every checkpoint to the hub as a commit (token: HF_TOKEN or `hf auth login`).")] = None,
+    hub_private: Annotated[Optional[bool], typer.Option(help="Make the hub repository private (the default) or public.")] = None,
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+    overrides: Annotated[Optional[list[str]], typer.Argument(
+        metavar="KEY=VALUE", help="Any recipe key, over the recipe and the flags: head_lr_scale=50 "
+        "warmup_ratio=0.05 target_modules='[\"q_proj\", \"v_proj\"]' (values read as TOML, else as text).")] = None,
+):
+    """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit) to complete `Price is $`."""
+    from pricer.llm.training import TrainConfig, parse_overrides, read_recipe
+    from pricer.llm.training import train as run_training
+
+    settings = read_recipe(config) if config else {}
+    flags = dict(
+        base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
+        learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
+        logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
+        compile=compile, liger=liger, padding_free=padding_free, group_by_length=group_by_length, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
+        hub_private=hub_private, target_modules=target_modules.split(",") if target_modules else None,
+    )
+    settings.update({k: v for k, v in flags.items() if v is not None})
+    settings.update(parse_overrides(overrides or []))
+    items = [it for spec in train for it in _read(spec, text_col, price_col)]
+    run_dir = run_training(items, out, TrainConfig(**settings))
+    console.print(f"trained on {len(items):,} items; evaluate with: pricer eval --model {run_dir} --data FILE")
+
+
+@app.command()
+def checkpoints(run: Annotated[str, typer.Argument(help="A training run directory, or a hub run USER/RUN.")]):
+    """The revisions of a run: checkpoint folders (step, training loss) or hub commits (offline: those cached)."""
+    from pricer.llm.checkpoints import list_checkpoints
+
+    table = Table("revision", "step", "training loss", "time")
+    for row in list_checkpoints(run):
+        loss = "" if row["loss"] is None else f"{row['loss']:.4f}"
+        table.add_row(row["revision"], "" if row["step"] is None else str(row["step"]), loss, row["time"])
+    console.print(table)
+
+
+@app.command()
+def select(
+    run: Annotated[str, typer.Argument(help="A training run directory, or a hub run USER/RUN.")],
+    data: Annotated[str, typer.Option(help="Validation items, e.g. train.jsonl[-500:] (never the test slice).")],
+    size: Annotated[int, typer.Option(help="Score the first SIZE items; 0 for all.")] = 0,
+    metric: Annotated[str, typer.Option(help="mae, rmsle or hit_rate.")] = "mae",
+    out: Annotated[Optional[Path], typer.Option(help="Where each checkpoint's evaluation goes (rerun to resume).")] = None,
+    batch_size: int = 32,
+    decode: DecodeOpt = None,
+    base: OntoBaseOpt = None,
+    quant: QuantOpt = None,
+):
+    """Score every checkpoint of a run on a validation slice and record the best: RUN@best then loads it."""
+    from pricer.evaluation.selection import score_checkpoints
+    from pricer.llm.checkpoints import best_file
+
+    items = _read(data)
+    items = items[:size] if size else items
+    out = out or Path("runs") / "select" / Path(run.rstrip("/")).name
+    table = Table("revision", "step", "error", "95% CI", "RMSLE", "hits")
+
+    def shown(row):
+        low, high = row["mae_ci95"]
+        table.add_row(row["revision"], "" if row["step"] is None else str(row["step"]), f"${row['mae']:,.2f}",
+                      f"${low:,.2f}-${high:,.2f}", f"{row['rmsle']:.3f}", f"{row['hit_rate']:.1f}%")
+        err.print(f"{row['revision']}: ${row['mae']:,.2f}")
+
+    rows, best = score_checkpoints(run, items, out, metric,
+                                   load=lambda spec: _load_model(spec, decode, batch_size=batch_size, base=base, quant=quant),
+                                   progress=shown)
+    console.print(table)
+    console.print(f"best by {metric} on {len(items):,} items: {best['revision']} (${best['mae']:,.2f}); "
+                  f"`--model {run}@best` loads it (recorded in {best_file(run)})")
