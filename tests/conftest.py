@@ -47,6 +47,19 @@ def _deprecated_api_called_by_pricer(frame) -> bool:
     return False
 
 
+def warn_reporting_our_deprecations(original, report):
+    """warnings.warn that first calls report(message) for a DeprecationWarning or FutureWarning raised by pricer's own
+    call of a library, then warns as before."""
+
+    def warn(message, category=None, stacklevel=1, source=None, **kwargs):
+        kind = category or (type(message) if isinstance(message, Warning) else UserWarning)
+        if issubclass(kind, (DeprecationWarning, FutureWarning)) and _deprecated_api_called_by_pricer(inspect.currentframe().f_back):
+            report(message)
+        return original(message, category, stacklevel + 1, source, **kwargs)
+
+    return warn
+
+
 @pytest.fixture(autouse=True)
 def _fail_on_our_deprecations(monkeypatch):
     """A DeprecationWarning or FutureWarning that pricer's own calls raise fails the test, the day it first appears.
@@ -54,15 +67,11 @@ def _fail_on_our_deprecations(monkeypatch):
     Not pytest's `filterwarnings = error::FutureWarning:pricer`: that filter sees only the module a library's
     `stacklevel` points at, and transformers raises some of its warnings (TrainingArguments' renamed fields) with
     the default stacklevel, which names transformers itself."""
-    original = warnings.warn
 
-    def warn(message, category=None, stacklevel=1, source=None, **kwargs):
-        kind = category or (type(message) if isinstance(message, Warning) else UserWarning)
-        if issubclass(kind, (DeprecationWarning, FutureWarning)) and _deprecated_api_called_by_pricer(inspect.currentframe().f_back):
-            raise AssertionError(f"pricer calls a deprecated API: {message}")
-        return original(message, category, stacklevel + 1, source, **kwargs)
+    def fail(message):
+        raise AssertionError(f"pricer calls a deprecated API: {message}")
 
-    monkeypatch.setattr(warnings, "warn", warn)
+    monkeypatch.setattr(warnings, "warn", warn_reporting_our_deprecations(warnings.warn, fail))
 
 
 # A test that needs one of these is slow whatever it does itself: each builds a model through transformers, a training

@@ -4,26 +4,18 @@ tests' command helpers then fail on (the guard of conftest.py covers only the te
 KeyboardInterrupt as in a terminal, also where the suite runs as a background job (whose children inherit an ignored
 SIGINT, and Python then installs no handler for it)."""
 
-import inspect
 import signal
 import sys
 import warnings
 
-from conftest import _deprecated_api_called_by_pricer
+from conftest import warn_reporting_our_deprecations
 
 DEPRECATED_MARK = "pricer calls a deprecated API:"
 
 
 def install_guard() -> None:
-    original = warnings.warn
-
-    def warn(message, category=None, stacklevel=1, source=None, **kwargs):
-        kind = category or (type(message) if isinstance(message, Warning) else UserWarning)
-        if issubclass(kind, (DeprecationWarning, FutureWarning)) and _deprecated_api_called_by_pricer(inspect.currentframe().f_back):
-            print(f"{DEPRECATED_MARK} {message}", file=sys.stderr, flush=True)
-        return original(message, category, stacklevel + 1, source, **kwargs)
-
-    warnings.warn = warn
+    warnings.warn = warn_reporting_our_deprecations(
+        warnings.warn, lambda message: print(f"{DEPRECATED_MARK} {message}", file=sys.stderr, flush=True))
 
 
 if __name__ == "__main__":
