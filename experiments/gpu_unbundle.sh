@@ -2,7 +2,7 @@
 # On the GPU machine, in the last call (carrying the last part and .dev/extra): join the parts copied to /tmp/b,
 # install the wheels into /tmp/site, de-quantise the Qwen base once, embed every text of the data once (so runs side by
 # side do not write the embedding cache at once), and write /tmp/env.sh for the runs. Then, for instance:
-#   . /tmp/env.sh; cd /tmp/repo; setsid nohup experiments/qwen_validation.sh /tmp/x/data /tmp/out base 0 1.0 > /tmp/out/base.log 2>&1 &
+#   . /tmp/env.sh; cd /tmp/repo; setsid nohup experiments/qwen_validation.sh /tmp/x/data /tmp/out base 0 > /tmp/out/base.log 2>&1 &
 set -euo pipefail
 LAST=$(ls .dev/parts/p?? | tail -1)
 cat /tmp/b/p?? "$LAST" > /tmp/bundle.tar

@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # One validation-slice run of the Qwen2.5-Coder-1.5B regression head: `pricer train` with
 # recipes/qwen15-regression-rag.toml plus FLAGS, fitted on train + train-extra + train-more (never dev), scored on
-# dev[:1250]. Several run side by side on one machine, each in its own process (GPU given, memory capped at FRACTION
-# of the card so two fit on one GPU). Writes OUT/NAME/{train.log,eval/summary.json,eval/items.jsonl}.
-# Usage: experiments/qwen_validation.sh DATA_DIR OUT NAME GPU FRACTION [FLAGS...]
+# dev[:1250]. Runs side by side on one machine each take a GPU of their own (one run holds about 76 GB: two do not
+# fit on one H200). Writes OUT/NAME/{train.log,eval/summary.json,eval/items.jsonl}.
+# Usage: experiments/qwen_validation.sh DATA_DIR OUT NAME GPU [FLAGS...]
 set -euo pipefail
-DATA=$1; OUT=$2; NAME=$3; GPU=$4; FRACTION=$5; shift 5
+DATA=$1; OUT=$2; NAME=$3; GPU=$4; shift 4
 RUN=/tmp/pricer-runs/$NAME
 mkdir -p "$OUT/$NAME"
 export CUDA_VISIBLE_DEVICES=$GPU PYTORCH_CUDA_ALLOC_CONF=expandable_segments:True
-pricer() { python experiments/capped.py "$FRACTION" "$@"; }
+pricer() { python -m pricer.cli "$@"; }
 quiet() { tr '\r' '\n' | grep -v -E "it/s\]$|s/it\]$" || true; }
 start=$(date +%s)
 pricer train --config recipes/qwen15-regression-rag.toml "$@" --train "$DATA/train.jsonl" \

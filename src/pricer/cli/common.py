@@ -15,11 +15,10 @@ offers for deals. An error you can fix prints as one line and exits with code 2.
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP,
                   rich_markup_mode=None)  # help text as written: [ensemble] and [default: ...] are not markup
-
-
 data_app = typer.Typer(no_args_is_help=True, help="Curate raw product data and describe data sets.")
 app.add_typer(data_app, name="data")
 console = Console()
+err = Console(stderr=True)
 
 
 def dollars(value: float) -> str:
@@ -27,29 +26,14 @@ def dollars(value: float) -> str:
     return f"{'-' if value < 0 else ''}${abs(value):,.2f}"
 
 
-err = Console(stderr=True)
-
-
 DecodeOpt = Annotated[
     Optional[str], typer.Option(help="LLM decoder: greedy, topk, mean, median or logmean (default: the model's).")
 ]
-
-
 GpusOpt = Annotated[int, typer.Option(help="Language models, also inside an ensemble: GPUs to share the work (a process and a replica on each); 0 for all.")]
-
-
 OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
-
-
 QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
-
-
 LigerOpt = Annotated[bool, typer.Option(help="Language models: liger-kernel's fused norms, rotary and SwiGLU (CUDA only; pays with topk).")]
-
-
 TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
-
-
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]
 
 

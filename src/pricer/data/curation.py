@@ -18,7 +18,7 @@ import numpy as np
 
 from pricer.errors import PricerError, first_line
 from pricer.data.items import Item, parse_price
-from pricer.data.text import CEILING_CHARS, details_text, product_contents, product_text
+from pricer.data.text import CEILING_CHARS, details_text, product_contents, titled_text
 
 
 @dataclass
@@ -107,9 +107,10 @@ def curate_record(
     if not title:
         return None, "no title"
     details = details_text(record.get("details"))
-    if len(product_contents(title, record.get("description"), record.get("features"), details)) <= rules.min_chars:
+    contents = product_contents(title, record.get("description"), record.get("features"), details)
+    if len(contents) <= rules.min_chars:
         return None, "too few characters"
-    text = product_text(title, record.get("description"), record.get("features"), details, rules.ceiling_chars)
+    text = titled_text(title, contents, rules.ceiling_chars)
     tokens = tokenizer.encode(text, add_special_tokens=False)
     if len(tokens) <= rules.min_tokens:
         return None, "too few tokens"

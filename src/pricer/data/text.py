@@ -43,7 +43,6 @@ def scrub(text: str) -> str:
     return " ".join(words)
 
 
-
 def as_lines(value) -> list[str]:
     if value is None:
         return []
@@ -77,5 +76,9 @@ def product_contents(title: str, description=None, features=None, details=None) 
 
 def product_text(title: str, description=None, features=None, details=None, ceiling_chars: int = CEILING_CHARS) -> str:
     """The title line and the cleaned body, as curated training items have them."""
-    body = product_contents(title, description, features, details)
-    return "\n".join(p for p in (scrub(str(title or "")), scrub(body[:ceiling_chars])) if p)
+    return titled_text(title, product_contents(title, description, features, details), ceiling_chars)
+
+
+def titled_text(title: str, contents: str, ceiling_chars: int = CEILING_CHARS) -> str:
+    """The scrubbed title line over the scrubbed body of product_contents, cut at ceiling_chars."""
+    return "\n".join(p for p in (scrub(str(title or "")), scrub(contents[:ceiling_chars])) if p)

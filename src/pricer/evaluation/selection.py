@@ -7,7 +7,9 @@ from pathlib import Path
 
 from pricer.errors import PricerError
 from pricer.evaluation.tester import evaluate
-from pricer.llm.checkpoints import METRICS, list_checkpoints, record_best
+from pricer.llm.checkpoints import list_checkpoints, record_best
+
+METRICS = {"mae": min, "rmsle": min, "hit_rate": max}  # which end of each metric is best
 
 
 def check_metric(metric: str) -> str:

@@ -13,7 +13,6 @@ from pathlib import Path
 from pricer.errors import PricerError, first_line
 from pricer.storage import atomic_write_json, cache_dir
 
-METRICS = {"mae": min, "rmsle": min, "hit_rate": max}
 BEST_FILE = "best.json"
 
 
