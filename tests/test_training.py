@@ -120,15 +120,7 @@ def test_padding_free_training_run_has_the_padded_runs_loss(tiny_base, amazon, t
 def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_base, amazon):
     import torch
 
-    from pricer.llm.head import (
-        PackedPrompts,
-        PaddedPrompts,
-        PromptExamples,
-        absolute_error_loss,
-        load_head_model,
-        log_price_scale,
-        packed_absolute_error_loss_for,
-    )
+    from pricer.llm.head import PackedPrompts, PaddedPrompts, PromptExamples, head_loss_for, load_head_model, log_price_scale
     from pricer.llm.models import load_tokenizer
 
     items = read_items(f"{amazon / 'dev.jsonl'}[:6]")
@@ -137,8 +129,8 @@ def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_bas
     torch.nn.init.normal_(model.score.weight, std=0.02)  # a fresh head is zero: no gradient would reach the body
     examples = list(PromptExamples(items, tokenizer, 120, log_price_scale(items)))
     results = []
-    for collator, loss_fn in ((PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss),
-                              (PackedPrompts(), packed_absolute_error_loss_for(model))):
+    for collator, loss_fn in ((PaddedPrompts(tokenizer.pad_token_id), head_loss_for(model)),
+                              (PackedPrompts(), head_loss_for(model, packed=True))):
         batch = collator(examples)
         labels = batch.pop("labels")
         loss = loss_fn(model(**batch), labels)
@@ -149,6 +141,51 @@ def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_bas
     assert torch.allclose(packed_loss, padded_loss, atol=1e-5)
     for packed, padded in zip(packed_grads, padded_grads):
         assert packed.abs().sum() > 0 and torch.allclose(packed, padded, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_a_mean_pooled_head_reads_every_prompt_token_and_no_padding(tiny_base, amazon):
+    """Pooling "mean": a padded batch's loss is the average of each example's loss alone (padding changes nothing),
+    and an example's value is the head on the mean of its final hidden states, which differs from the last token's."""
+    import torch
+
+    from pricer.llm.head import PaddedPrompts, PromptExamples, head_loss_for, load_head_model, log_price_scale
+    from pricer.llm.models import load_tokenizer
+
+    items = read_items(f"{amazon / 'dev.jsonl'}[:5]")
+    tokenizer = load_tokenizer(str(tiny_base))
+    model = load_head_model(str(tiny_base), "cpu", full_precision=True)
+    torch.nn.init.normal_(model.score.weight, std=0.02)
+    examples = list(PromptExamples(items, tokenizer, 120, log_price_scale(items)))
+    assert len({len(e["input_ids"]) for e in examples}) > 1  # the batch is padded
+    collate, loss_fn = PaddedPrompts(tokenizer.pad_token_id, "mean"), head_loss_for(model, "mean")
+
+    def loss_of(batch_examples):
+        batch = collate(batch_examples)
+        labels = batch.pop("labels")
+        return loss_fn(model(**batch), labels)
+
+    with torch.no_grad():
+        together = loss_of(examples)
+        alone = torch.stack([loss_of([e]) for e in examples])
+        assert torch.allclose(together, alone.mean(), atol=1e-5)
+        ids = torch.tensor([examples[0]["input_ids"]])
+        hidden = model.model(input_ids=ids).last_hidden_state
+        by_hand = (model.score(hidden.mean(1))[0, 0] - examples[0]["labels"]).abs()
+        assert torch.allclose(alone[0], by_hand, atol=1e-5)
+        assert not torch.allclose(by_hand, (model(input_ids=ids).logits[0, 0] - examples[0]["labels"]).abs(), atol=1e-3)
+
+
+def test_huber_error_is_quadratic_near_the_price_and_absolute_beyond():
+    import torch
+
+    from pricer.llm.head import HUBER_DELTA, price_error
+
+    small, large = torch.tensor([HUBER_DELTA / 2]), torch.tensor([3.0])
+    zero = torch.zeros(1)
+    assert price_error(small, zero, "huber").item() == pytest.approx(0.5 * (HUBER_DELTA / 2) ** 2 / HUBER_DELTA)
+    assert price_error(large, zero, "huber").item() == pytest.approx(3.0 - HUBER_DELTA / 2)
+    assert price_error(large, zero).item() == pytest.approx(3.0)
 
 
 def test_train_writes_a_run_with_checkpoints_and_adapter(tiny_run):
@@ -304,6 +341,20 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
     assert result.returncode == 0, result.stderr[-3000:]
     for run in (tmp_path / "lora", f"{tmp_path / 'lora'}@checkpoint-1"):
         assert np.isfinite(load_predictor(run).predict([items[0].text])).all()
+
+    result = run_cli("train", "--base", tiny_base, "--head", "regression", "--lora-r", "0", "--train", spec,
+                     "--out", tmp_path / "mean", "--max-steps", "60", "--batch-size", "8", "--learning-rate", "3e-3",
+                     "--save-steps", "0", "pooling=mean", "loss=huber")
+    assert result.returncode == 0, result.stderr[-3000:]
+    predictor = load_predictor(tmp_path / "mean")
+    assert predictor.pooling == "mean"
+    guess = np.log1p(predictor.predict([it.text for it in items]))
+    assert np.abs(guess - truth).mean() < 0.5 * np.abs(truth.mean() - truth).mean()
+    predictor.pooling = "last"  # the same weights read at the last token: not what they were trained for
+    assert not np.allclose(np.log1p(predictor.predict([it.text for it in items])), guess, atol=1e-3)
+    refused = run_cli("train", "--base", tiny_base, "--head", "regression", "--train", spec, "--out", tmp_path / "r",
+                      "--padding-free", "pooling=mean")
+    assert refused.returncode == 2 and "needs padded batches" in refused.stderr
     bad = run_cli("train", "--base", tiny_base, "--head", "classifier", "--train", spec, "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "head must be lm or regression" in bad.stderr
 

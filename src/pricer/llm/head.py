@@ -1,4 +1,5 @@
-"""A regression head on a causal LM: the last prompt token's hidden state, through one linear layer, is the log price.
+"""A regression head on a causal LM: the last prompt token's hidden state (or the mean over the prompt's tokens), through
+one linear layer, is the log price.
 
 The reference reads the price out of the digits the model writes. A small model tuned on a few thousand items spreads
 its digit probabilities thinly, and the cross-entropy it learns from does not know that $199 is close to $200. A head
@@ -47,19 +48,26 @@ class PromptExamples(torch.utils.data.Dataset):
         return self.examples[i]
 
 
-class PaddedPrompts:
-    """Collator: pads on the right (see training.py for why); the head finds each row's last token that is not padding."""
+POOLINGS = ("last", "mean")  # the head reads the last prompt token's hidden state, or the mean over the prompt's tokens
+LOSSES = ("l1", "huber")
+HUBER_DELTA = 0.25  # standard deviations of log price: quadratic within about 30% of the price, absolute beyond
 
-    def __init__(self, pad_token_id: int):
-        self.pad_token_id = pad_token_id
+
+class PaddedPrompts:
+    """Collator: pads on the right (see training.py for why). Pooling "last": the head finds each row's last token that
+    is not padding, the label is one number a row. Pooling "mean": the label is repeated at every token of the row
+    (-100 on padding), which tells the loss what to average over."""
+
+    def __init__(self, pad_token_id: int, pooling: str = "last"):
+        self.pad_token_id, self.pooling = pad_token_id, pooling
 
     def __call__(self, examples: list[dict]) -> dict:
         ids = [e["input_ids"] for e in examples]
-        return {
-            "input_ids": right_padded(ids, self.pad_token_id),
-            "attention_mask": right_padded([[1] * len(i) for i in ids], 0),
-            "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32),
-        }
+        batch = {"input_ids": right_padded(ids, self.pad_token_id), "attention_mask": right_padded([[1] * len(i) for i in ids], 0)}
+        if self.pooling == "mean":
+            labels = right_padded([[float(e["labels"])] * len(e["input_ids"]) for e in examples], -100.0)
+            return {**batch, "labels": labels.float(), "output_hidden_states": True}
+        return {**batch, "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32)}
 
 
 class PackedPrompts:
@@ -72,25 +80,42 @@ class PackedPrompts:
                 "output_hidden_states": True}
 
 
-def packed_absolute_error_loss_for(model):
-    """absolute_error_loss for PackedPrompts batches: the head applied to the final hidden state at each labelled
-    position (the model's own output reads only the row's last token)."""
-    head = next(module for name, module in model.named_modules() if name.split(".")[-1] in ("score", "classifier"))
-
-    def packed_absolute_error_loss(outputs, labels, num_items_in_batch=None):
-        labelled = labels != -100
-        values = head(outputs.hidden_states[-1][labelled])[:, 0].float()
-        total = torch.nn.functional.l1_loss(values, labels[labelled].float(), reduction="sum")
-        return total / (num_items_in_batch if num_items_in_batch is not None else labelled.sum())
-
-    return packed_absolute_error_loss
+def head_of(model) -> torch.nn.Module:
+    """The one-output linear layer on top (`score` or `classifier`; inside a LoRA model, its trained copy)."""
+    return next(module for name, module in model.named_modules() if name.split(".")[-1] in ("score", "classifier"))
 
 
-def absolute_error_loss(outputs, labels, num_items_in_batch=None):
-    """Absolute error in standardised log price, averaged over the examples of the whole (accumulated, all-process)
-    batch as the Trainer counts them: its minimiser is the median, the point that minimises the $ error too."""
-    total = torch.nn.functional.l1_loss(outputs.logits[:, 0].float(), labels.float(), reduction="sum")
-    return total / (num_items_in_batch if num_items_in_batch is not None else len(labels))
+def mean_pooled(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Each row's hidden states averaged over the positions where mask is true."""
+    weights = mask.unsqueeze(-1).to(hidden.dtype)
+    return (hidden * weights).sum(1) / weights.sum(1)
+
+
+def price_error(values: torch.Tensor, labels: torch.Tensor, loss: str = "l1") -> torch.Tensor:
+    """The summed error in standardised log price. L1's minimiser is the median, the point that minimises the $ error
+    too; Huber is divided by its delta, so beyond it the gradient is L1's and the learning rate means the same."""
+    if loss == "huber":
+        return torch.nn.functional.huber_loss(values, labels, reduction="sum", delta=HUBER_DELTA) / HUBER_DELTA
+    return torch.nn.functional.l1_loss(values, labels, reduction="sum")
+
+
+def head_loss_for(model, pooling: str = "last", loss: str = "l1", packed: bool = False):
+    """The loss function for the Trainer's compute_loss_func, for PaddedPrompts (or, `packed`, PackedPrompts) batches:
+    the error averaged over the examples of the whole (accumulated, all-process) batch as the Trainer counts them."""
+    head = head_of(model)
+
+    def head_loss(outputs, labels, num_items_in_batch=None):
+        if packed:  # the head applied to the final hidden state at each labelled position
+            labelled = labels != -100
+            values, targets = head(outputs.hidden_states[-1][labelled])[:, 0], labels[labelled]
+        elif pooling == "mean":
+            values, targets = head(mean_pooled(outputs.hidden_states[-1], labels != -100))[:, 0], labels[:, 0]
+        else:  # the model's own reading of each row's last token
+            values, targets = outputs.logits[:, 0], labels
+        total = price_error(values.float(), targets.float(), loss)
+        return total / (num_items_in_batch if num_items_in_batch is not None else len(targets))
+
+    return head_loss
 
 
 def load_head_model(base: str, device: str, full_precision: bool = False, quant: str = "none"):
@@ -116,15 +141,16 @@ class LLMRegressor(LLMPredictor):
 
     kind = "llm-regressor"
 
-    def __init__(self, log_mean: float = 0.0, log_std: float = 1.0, adapter: str = "adapter", **params):
+    def __init__(self, log_mean: float = 0.0, log_std: float = 1.0, adapter: str = "adapter", pooling: str = "last",
+                 **params):
         params.pop("decode", None)
         super().__init__(decode="mean", adapter=adapter, **params)
-        self.log_mean, self.log_std = log_mean, log_std
+        self.log_mean, self.log_std, self.pooling = log_mean, log_std, pooling
 
     def params(self):
         params = constructor_params(self, LLMPredictor)  # this __init__ takes the language model's as **params
         params = {k: v for k, v in params.items() if k not in ("decode", "beams", "top_k", "max_new_tokens")}
-        return {**params, "log_mean": self.log_mean, "log_std": self.log_std}
+        return {**params, "log_mean": self.log_mean, "log_std": self.log_std, "pooling": self.pooling}
 
     def _bare_model(self, tuned_whole, device):
         if tuned_whole is None:
@@ -142,8 +168,13 @@ class LLMRegressor(LLMPredictor):
         def forward(model, rows):
             batch = collate([{"input_ids": prompts[i], "labels": 0.0} for i in rows])
             device = device_of(model)
-            out = model(input_ids=batch["input_ids"].to(device), attention_mask=batch["attention_mask"].to(device))
-            values[rows] = out.logits[:, 0].float().cpu().numpy()
+            ids, mask = batch["input_ids"].to(device), batch["attention_mask"].to(device)
+            if self.pooling == "mean":
+                hidden = model(input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states[-1]
+                out = head_of(model)(mean_pooled(hidden, mask.bool()))
+            else:
+                out = model(input_ids=ids, attention_mask=mask).logits
+            values[rows] = out[:, 0].float().cpu().numpy()
 
         self._on_replicas(forward, self._length_batches(prompts))
         values = np.clip(values, -MAX_DEVIATIONS, MAX_DEVIATIONS)  # no astronomic prices from a head gone astray

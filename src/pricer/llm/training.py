@@ -53,6 +53,8 @@ class TrainConfig:
     batch_size: int = 4
     grad_accum: int = 1
     learning_rate: float = 1e-4
+    pooling: str = "last"  # regression head: "last" prompt token, or "mean" over the prompt's tokens
+    loss: str = "l1"  # regression head: "l1" or "huber" on the standardised log price
     head_lr_scale: float = 1.0  # regression head: its learning rate is this many times the body's (it starts from zero)
     scheduler: str = "cosine"
     warmup_ratio: float = 0.03
@@ -258,7 +260,7 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
             from pricer.llm.head import LLMRegressor
 
             mean, std = trainer.train_dataset.scale  # the standardisation the head was trained on
-            LLMRegressor(log_mean=mean, log_std=std, **common).save(run_dir)
+            LLMRegressor(log_mean=mean, log_std=std, pooling=config.pooling, **common).save(run_dir)
         else:
             LLMPredictor(**common).save(run_dir)
     return run_dir
@@ -383,6 +385,15 @@ def check_config(config: TrainConfig) -> None:
     if config.quant != "none" and config.lora_r == 0:
         raise PricerError("--quant needs a LoRA adapter (lora_r > 0): 4- and 8-bit weights cannot be trained themselves")
     check_quant(config.quant, cuda=torch.cuda.is_available())
+    from pricer.llm.head import LOSSES, POOLINGS
+
+    if config.pooling not in POOLINGS or config.loss not in LOSSES:
+        raise PricerError(f"pooling must be one of {', '.join(POOLINGS)} and loss one of {', '.join(LOSSES)}, not "
+                          f"{config.pooling!r} and {config.loss!r}")
+    if (config.pooling, config.loss) != ("last", "l1") and config.head != "regression":
+        raise PricerError("pooling and loss apply to a regression head (head = \"regression\")")
+    if config.pooling == "mean" and config.padding_free:
+        raise PricerError("pooling = \"mean\" needs padded batches: set padding_free = false")
     if config.head_lr_scale != 1 and (config.head != "regression" or config.quant != "none"):
         raise PricerError("head_lr_scale applies to a regression head on an unquantised base")
     if not 0 <= config.max_skipped_share < 1:
@@ -442,15 +453,7 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
     from transformers import Trainer, set_seed
 
-    from pricer.llm.head import (
-        PackedPrompts,
-        PaddedPrompts,
-        PromptExamples,
-        absolute_error_loss,
-        load_head_model,
-        log_price_scale,
-        packed_absolute_error_loss_for,
-    )
+    from pricer.llm.head import PackedPrompts, PaddedPrompts, PromptExamples, head_loss_for, load_head_model, log_price_scale
     from pricer.llm.models import best_device
 
     check_config(config)
@@ -489,8 +492,8 @@ def build_trainer(items: list[Item], run_dir: Path, config: TrainConfig, model=N
     if regression:
         examples = PromptExamples(items, tokenizer, config.max_length, log_price_scale(items), contexts,
                                   question_of(config.prompt))
-        collator, loss = ((PackedPrompts(), packed_absolute_error_loss_for(model)) if config.padding_free
-                          else (PaddedPrompts(tokenizer.pad_token_id), absolute_error_loss))
+        collator = PackedPrompts() if config.padding_free else PaddedPrompts(tokenizer.pad_token_id, config.pooling)
+        loss = head_loss_for(model, config.pooling, config.loss, packed=config.padding_free)
     else:
         examples = CompletionExamples(items, tokenizer, config.max_length, contexts, question_of(config.prompt))
         collator = PackedCompletions() if config.padding_free else PaddedCompletions(tokenizer.pad_token_id)
