@@ -133,7 +133,7 @@ def test_padding_free_regression_head_gives_the_same_loss_and_gradients(tiny_bas
                               (PackedPrompts(), head_loss_for(model, packed=True))):
         batch = collator(examples)
         labels = batch.pop("labels")
-        loss = loss_fn(model(**batch), labels)
+        loss = loss_fn(model(**batch), labels, (labels != -100).sum())  # the Trainer's count of the batch's examples
         loss.backward()
         results.append((loss.detach(), model.model.embed_tokens.weight.grad.clone(), model.score.weight.grad.clone()))
         model.zero_grad()
@@ -163,7 +163,7 @@ def test_a_mean_pooled_head_reads_every_prompt_token_and_no_padding(tiny_base, a
     def loss_of(batch_examples):
         batch = collate(batch_examples)
         labels = batch.pop("labels")
-        return loss_fn(model(**batch), labels)
+        return loss_fn(model(**batch), labels, (labels != -100).sum())  # the Trainer's count of the batch's examples
 
     with torch.no_grad():
         together = loss_of(examples)

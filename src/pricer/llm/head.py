@@ -55,8 +55,9 @@ HUBER_DELTA = 0.25  # standard deviations of log price: quadratic within about 3
 
 class PaddedPrompts:
     """Collator: pads on the right (see training.py for why). Pooling "last": the head finds each row's last token that
-    is not padding, the label is one number a row. Pooling "mean": the label is repeated at every token of the row
-    (-100 on padding), which tells the loss what to average over."""
+    is not padding, the label is one number a row. Pooling "mean": the label sits at the row's last token, -100 before
+    and after it, which tells the loss where the row ends (the Trainer counts the labels that are not -100 as the
+    batch's examples, so there is one a row)."""
 
     def __init__(self, pad_token_id: int, pooling: str = "last"):
         self.pad_token_id, self.pooling = pad_token_id, pooling
@@ -65,7 +66,7 @@ class PaddedPrompts:
         ids = [e["input_ids"] for e in examples]
         batch = {"input_ids": right_padded(ids, self.pad_token_id), "attention_mask": right_padded([[1] * len(i) for i in ids], 0)}
         if self.pooling == "mean":
-            labels = right_padded([[float(e["labels"])] * len(e["input_ids"]) for e in examples], -100.0)
+            labels = right_padded([[-100.0] * (len(e["input_ids"]) - 1) + [float(e["labels"])] for e in examples], -100.0)
             return {**batch, "labels": labels.float(), "output_hidden_states": True}
         return {**batch, "labels": torch.tensor([e["labels"] for e in examples], dtype=torch.float32)}
 
@@ -91,6 +92,12 @@ def mean_pooled(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (hidden * weights).sum(1) / weights.sum(1)
 
 
+def up_to_last_label(labels: torch.Tensor) -> torch.Tensor:
+    """For right-padded rows labelled at their last token: true at that token and every one before it."""
+    last = (labels != -100).int().argmax(1)
+    return torch.arange(labels.shape[1], device=labels.device)[None, :] <= last[:, None]
+
+
 def price_error(values: torch.Tensor, labels: torch.Tensor, loss: str = "l1") -> torch.Tensor:
     """The summed error in standardised log price. L1's minimiser is the median, the point that minimises the $ error
     too; Huber is divided by its delta, so beyond it the gradient is L1's and the learning rate means the same."""
@@ -109,7 +116,9 @@ def head_loss_for(model, pooling: str = "last", loss: str = "l1", packed: bool =
             labelled = labels != -100
             values, targets = head(outputs.hidden_states[-1][labelled])[:, 0], labels[labelled]
         elif pooling == "mean":
-            values, targets = head(mean_pooled(outputs.hidden_states[-1], labels != -100))[:, 0], labels[:, 0]
+            labelled = labels != -100
+            values = head(mean_pooled(outputs.hidden_states[-1], up_to_last_label(labels)))[:, 0]
+            targets = labels[labelled]  # one a row
         else:  # the model's own reading of each row's last token
             values, targets = outputs.logits[:, 0], labels
         total = price_error(values.float(), targets.float(), loss)
