@@ -95,10 +95,8 @@ def test_base_and_quant_flags_reach_the_adapters_predictor(hub_cache, tiny_base,
     assert moved.returncode == 0 and "same-base-elsewhere: memory footprint" in moved.stderr, moved.stderr[-2000:]
     quantised = run_cli("predict", "--model", spec, "--quant", "4bit", TEXTS[0], env=env)
     assert quantised.returncode == 2 and "needs a CUDA GPU" in quantised.stderr
-    from pricer.cli import _load_model
-
     with pytest.raises(PricerError, match="--base applies to language models"):
-        _load_model("random", None, base="x")
+        load_predictor("random", base="x")
 
 
 @pytest.mark.slow
@@ -127,8 +125,17 @@ def test_an_ensemble_keeps_a_hub_adapter_as_a_reference_with_its_revision(offlin
     loaded = load_predictor(tmp_path / "ens")
     assert loaded.fitted[1].adapter.endswith(COMMITS[0])  # the revision, not main
     assert np.allclose(loaded.predict(TEXTS), ensemble.predict(TEXTS)) and np.all(np.isfinite(loaded.predict(TEXTS)))
-    from pricer.cli import _load_model
-
-    loaded = _load_model(str(tmp_path / "ens"), None, gpus=2, batch_size=7, liger=True)  # `pricer eval --gpus 2 ...`
+    loaded = load_predictor(str(tmp_path / "ens"), gpus=2, batch_size=7, liger=True)  # `pricer eval --gpus 2 ...`
     inside = loaded.fitted[1]  # the settings reach the language model inside, and its replicas
     assert (inside.gpus, inside.batch_size, inside.liger) == (2, 7, True) and inside.one_replica().liger
+
+
+def test_a_revision_is_read_in_one_place_and_best_is_the_chosen_one(tmp_path):
+    from pricer.llm.checkpoints import record_best, split_revision
+
+    assert split_revision("runs/a") == ("runs/a", None)
+    assert split_revision("user/run@abc123") == ("user/run", "abc123")
+    with pytest.raises(PricerError, match="no checkpoint chosen yet; run `pricer select"):
+        split_revision(f"{tmp_path}@best")
+    record_best(str(tmp_path), {"revision": "checkpoint-20"})
+    assert split_revision(f"{tmp_path}@best") == (str(tmp_path), "checkpoint-20")

@@ -12,13 +12,8 @@ from conftest import PRICER, run_cli
 from pricer import PricerError
 from pricer.data.items import read_items
 from pricer.llm.prompts import PRICE_PREFIX, QUESTION, QUESTIONS, question_of
-from pricer.llm.training import (
-    CompletionExamples,
-    PackedCompletions,
-    PaddedCompletions,
-    completion_loss_for,
-    read_recipe,
-)
+from pricer.llm.completions import CompletionExamples, PackedCompletions, PaddedCompletions, completion_loss_for
+from pricer.llm.training import read_recipe
 from pricer.predictors.registry import load_predictor
 
 

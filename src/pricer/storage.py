@@ -3,7 +3,10 @@
 import json
 import os
 import tempfile
+import tomllib
 from pathlib import Path
+
+from pricer.errors import PricerError
 
 
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
@@ -31,3 +34,13 @@ def atomic_write_json(path: str | Path, obj) -> None:
 
 def cache_dir() -> Path:
     return Path(os.environ.get("PRICER_CACHE", Path.home() / ".cache" / "pricer"))
+
+
+def read_toml(path: str | Path) -> dict:
+    """A recipe file's tables, or one line that says why it cannot be read."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise PricerError(f"{path}: no such recipe file") from None
+    except tomllib.TOMLDecodeError as e:
+        raise PricerError(f"{path}: not valid TOML ({e})") from None

@@ -1,12 +1,9 @@
-"""What the commands share: the `pricer` app and its sub-apps, the consoles, option types, reading items, loading a
-model with the command's overrides."""
+"""What the commands share: the `pricer` app and its sub-apps, the consoles, option types, reading items."""
 
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
-
-from pricer.errors import PricerError
 
 HELP = """pricer: estimate a product's price from its text, and judge offers against it.
 
@@ -41,40 +38,6 @@ def _columns(text_col: str, price_col: str):
     from pricer.data.items import ColumnMap
 
     return ColumnMap(text=text_col, price=price_col)
-
-
-def _load_model(model: str, decode: str | None, gpus: int = 1, batch_size: int | None = None,
-                base: str | None = None, quant: str | None = None, liger: bool = False):
-    from pricer.predictors.registry import load_predictor
-
-    predictor = load_predictor(model)
-    for name, value in (("base", base), ("quant", quant)):
-        if value is not None:
-            if not hasattr(predictor, name):
-                raise PricerError(f"--{name} applies to language models, not to a {predictor.kind!r} predictor")
-            if name == "quant":
-                from pricer.llm.models import check_quant
-
-                check_quant(value)
-            setattr(predictor, name, value)
-    if decode is not None:
-        if not hasattr(predictor, "decode"):
-            raise PricerError(f"--decode applies to language models, not to a {predictor.kind!r} predictor")
-        from pricer.llm.decoding import check_decode
-
-        predictor.decode = check_decode(decode)
-    for model in _language_models(predictor):  # also those inside an ensemble or a recipe's run
-        model.gpus = gpus
-        model.batch_size = batch_size or model.batch_size  # forward passes as large as the batches handed over
-        model.liger = liger or model.liger
-    return predictor
-
-
-def _language_models(predictor):
-    if hasattr(predictor, "gpus"):
-        yield predictor
-    for part in predictor.parts():
-        yield from _language_models(part)
 
 
 def _read(spec: str, text_col: str = "text", price_col: str = "price"):

@@ -6,8 +6,9 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pricer.cli.common import DecodeOpt, OntoBaseOpt, QuantOpt, _load_model, app, console, err
+from pricer.cli.common import DecodeOpt, OntoBaseOpt, QuantOpt, app, console, err
 from pricer.errors import PricerError
+from pricer.predictors.registry import load_predictor
 
 
 @app.command()
@@ -41,7 +42,7 @@ def deals(
         _stop_on_sigterm()
     webhook = Webhook(notify) if notify else None
     store = None if forget else DealMemory(memory or default_memory())
-    predictor = _load_model(model, decode, base=base, quant=quant)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant)
     scans = 0
     try:
         while True:

@@ -7,9 +7,10 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _load_model, _read, app, console,
+    DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _read, app, console,
     dollars,
 )
+from pricer.predictors.registry import load_predictor
 
 
 @app.command("eval")
@@ -36,7 +37,7 @@ def evaluate_cmd(
     items = items[:size] if size else items
     name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
-    predictor = _load_model(model, decode, gpus, batch_size, base=base, quant=quant, liger=liger)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=batch_size, liger=liger)
 
     def show(row, resumed):
         if not quiet:

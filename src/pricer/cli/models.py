@@ -7,9 +7,10 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _load_model, _read, app, console, dollars, err,
+    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _read, app, console, dollars, err,
 )
 from pricer.errors import PricerError
+from pricer.predictors.registry import load_predictor
 
 
 @app.command()
@@ -51,7 +52,7 @@ def predict(
     quant: QuantOpt = None,
 ):
     """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
-    for d in _load_model(model, decode, base=base, quant=quant).predict_details(texts):
+    for d in load_predictor(model, decode=decode, base=base, quant=quant).predict_details(texts):
         interval = f"  (80%: {dollars(d['low'])}-{dollars(d['high'])})" if "low" in d else ""
         console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
 
@@ -152,7 +153,7 @@ def select(
         err.print(f"{row['revision']}: ${row['mae']:,.2f}")
 
     rows, best = score_checkpoints(run, items, out, metric,
-                                   load=lambda spec: _load_model(spec, decode, batch_size=batch_size, base=base, quant=quant),
+                                   load=lambda spec: load_predictor(spec, decode=decode, batch_size=batch_size, base=base, quant=quant),
                                    progress=shown)
     console.print(table)
     console.print(f"best by {metric} on {len(items):,} items: {best['revision']} (${best['mae']:,.2f}); "

@@ -5,7 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from pricer.cli.common import DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, _load_model, _read, app, console
+from pricer.cli.common import DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, _read, app, console
+from pricer.predictors.registry import load_predictor
 
 
 @app.command()
@@ -37,7 +38,7 @@ def serve(
         from pricer.retrieval.index import PriceIndex
 
         price_index = PriceIndex.load(index)
-    predictor = _load_model(model, decode, gpus, max_batch, base=base, quant=quant, liger=liger)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=max_batch, liger=liger)
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
                      max_body_bytes=max_body_bytes, index=price_index, deal_sources=deals, deals_every=deals_every)
     console.print(f"pricer page: http://{host}:{port}/")

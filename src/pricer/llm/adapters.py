@@ -16,7 +16,7 @@ HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def looks_like_hub_id(spec: str) -> bool:
-    repo = spec.split("@", 1)[0]
+    repo = spec.rpartition("@")[0] or spec
     return bool(HUB_ID.match(repo)) and not Path(repo).exists()
 
 
@@ -46,12 +46,10 @@ def hub_model(spec: str, base: str | None = None, **params):
     """`USER/RUN[@REVISION]`: an adapter on its base, or a whole causal LM, from the hub."""
     from pricer.llm.predictor import LLMPredictor
 
-    repo, _, revision = spec.partition("@")
-    if revision == "best":  # the commit `pricer select USER/RUN` chose
-        from pricer.llm.checkpoints import best_revision
+    from pricer.llm.checkpoints import split_revision
 
-        revision = best_revision(repo)
-    folder = hub_snapshot(repo, revision or None)
+    repo, revision = split_revision(spec)  # `@best`: the commit `pricer select USER/RUN` chose
+    folder = hub_snapshot(repo, revision)
     if (folder / "adapter_config.json").exists():
         return adapter_predictor(folder, base, **params)
     if (folder / "config.json").exists():

@@ -104,3 +104,12 @@ def best_revision(run: str) -> str:
     if not path.exists():
         raise PricerError(f"{run}@best: no checkpoint chosen yet; run `pricer select {run} --data VALIDATION` first")
     return json.loads(path.read_text())["revision"]
+
+
+def split_revision(spec: str) -> tuple[str, str | None]:
+    """`RUN@REVISION` as (RUN, REVISION), with `best` read as the revision `pricer select` chose; (RUN, None) without
+    an `@`. A revision is a checkpoint of a local run (`checkpoint-500`, `500`) or a commit, branch or tag on the hub."""
+    run, sep, revision = str(spec).rpartition("@")
+    if not sep:
+        return str(spec), None
+    return run, best_revision(run) if revision == "best" else revision

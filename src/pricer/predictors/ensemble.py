@@ -38,14 +38,12 @@ def member_template(spec: str) -> tuple[str, str, dict]:
     its predictions on the training items stand in for out-of-fold ones (so it must not have been trained on them),
     and the saved ensemble keeps the reference, revision included, not a copy."""
     if spec.startswith(f"{FIXED}:"):
-        model = spec.split(":", 1)[1]
-        if model.endswith("@best"):  # the revision `pricer select` chose, kept as it is now
-            from pricer.llm.checkpoints import best_revision
+        from pricer.llm.checkpoints import split_revision
 
-            model = f"{model[:-5]}@{best_revision(model[:-5])}"
-        local = model.split("@")[0]
+        local, revision = split_revision(spec.split(":", 1)[1])  # `@best`: the revision chosen now, kept as it is
         if Path(local).exists():  # a local run or adapter: found from anywhere the ensemble is loaded
-            model = str(Path(local).resolve()) + model[len(local):]
+            local = str(Path(local).resolve())
+        model = f"{local}@{revision}" if revision else local
         name = model.rstrip("/").replace("/", "--")[-60:]
         return name, FIXED, {"model": model}
     if spec.endswith(".toml"):

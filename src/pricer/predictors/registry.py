@@ -4,12 +4,12 @@ Kinds are imported when first used, so `pricer fit tfidf` never imports torch.
 """
 
 import importlib
-import tomllib
 from pathlib import Path
 
 from pricer.errors import PricerError
 from pricer.llm.bundled import ALIASES
 from pricer.predictors.base import MANIFEST, Predictor, read_manifest
+from pricer.storage import read_toml
 
 KINDS = {
     "random": "pricer.predictors.classical:RandomPredictor",
@@ -63,12 +63,7 @@ ENSEMBLE_KEYS = {"members", "folds", "seed", "stacker"}
 def ensemble_recipe(path: str | Path) -> dict | None:
     """The [ensemble] table of a recipe file (members as `--members` takes them, folds, seed, stacker), or None when the file
     is a language model's training recipe."""
-    try:
-        table = tomllib.loads(Path(path).read_text()).get("ensemble")
-    except FileNotFoundError:
-        raise PricerError(f"{path}: no such recipe file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise PricerError(f"{path}: not valid TOML ({e})") from None
+    table = read_toml(path).get("ensemble")
     if table is None:
         return None
     if unknown := sorted(set(table) - ENSEMBLE_KEYS):
@@ -91,9 +86,43 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
     return predictor_class(kind)(**{**params, **overrides})
 
 
-def load_predictor(spec: str | Path) -> Predictor:
-    """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint), a PEFT adapter folder, a hub
-    adapter or model `USER/RUN[@REVISION]`, a built-in name, or `frontier[:MODEL]`."""
+def load_predictor(spec: str | Path, *, decode: str | None = None, base: str | None = None, quant: str | None = None,
+                   gpus: int | None = None, batch_size: int | None = None, liger: bool = False) -> Predictor:
+    """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint, `@best` for the one `pricer select`
+    chose), a PEFT adapter folder, a hub adapter or model `USER/RUN[@REVISION]`, a built-in name, or
+    `frontier[:MODEL]`. The settings change how a language model runs, not what it learned: its decoder, the base an
+    adapter goes on, the quantisation, and, for every language model inside too (an ensemble's members), the GPUs it
+    shares the work over, its batch size and liger's kernels. None keeps what was saved."""
+    predictor = _load(spec)
+    for name, value in (("base", base), ("quant", quant), ("decode", decode)):
+        if value is not None:
+            if not hasattr(predictor, name):
+                raise PricerError(f"--{name} applies to language models, not to a {predictor.kind!r} predictor")
+            if name == "quant":
+                from pricer.llm.models import check_quant
+
+                check_quant(value)
+            if name == "decode":
+                from pricer.llm.decoding import check_decode
+
+                check_decode(value)
+            setattr(predictor, name, value)
+    for model in language_models(predictor):
+        model.gpus = model.gpus if gpus is None else gpus
+        model.batch_size = batch_size or model.batch_size  # forward passes as large as the batches handed over
+        model.liger = liger or model.liger
+    return predictor
+
+
+def language_models(predictor: Predictor):
+    """The language models a predictor holds: itself, or those inside an ensemble or a recipe's run."""
+    if hasattr(predictor, "gpus"):
+        yield predictor
+    for part in predictor.parts():
+        yield from language_models(part)
+
+
+def _load(spec: str | Path) -> Predictor:
     path = Path(spec)
     if not path.exists() and (str(spec) == "frontier" or str(spec).startswith("frontier:")):
         from pricer.predictors.frontier import frontier_from_spec
@@ -109,12 +138,10 @@ def load_predictor(spec: str | Path) -> Predictor:
 
         return adapter_predictor(path)
     if not path.is_dir() and "@" in str(spec):
-        run_dir, checkpoint = str(spec).rsplit("@", 1)
-        if checkpoint == "best":
-            from pricer.llm.checkpoints import best_revision
+        from pricer.llm.checkpoints import split_revision
 
-            checkpoint = best_revision(run_dir)
-        predictor = load_predictor(run_dir)
+        run_dir, checkpoint = split_revision(str(spec))
+        predictor = _load(run_dir)
         if not hasattr(predictor, "with_checkpoint"):
             raise PricerError(f"{run_dir}: a {predictor.kind!r} predictor has no checkpoints")
         return predictor.with_checkpoint(checkpoint)
