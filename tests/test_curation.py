@@ -185,7 +185,7 @@ def test_a_product_is_served_the_text_it_would_be_trained_on():
     """One text builder: a raw record's curated text (before the token cut), the service's text for the same fields,
     and an offer's text are the same function of title, description, features and details."""
     from pricer.deals.offers import Offer
-    from pricer.serving.app import ProductIn
+    from pricer.serving.schemas import ProductIn
 
     record = {"title": "Acme Drip Coffee Maker 12-Cup", "price": "$49.99", "description": ["Acme Drip Coffee Maker 12-Cup",
               "Brews a full pot in ten minutes. Model ACM12345X"], "features": FEATURES,

@@ -9,6 +9,8 @@ The model is loaded once. Requests that arrive together are gathered into one ba
 model fails on a batch, its items are retried one by one, so only the request that made it fail gets the error.
 Facing a network: request bodies over a limit are refused (413) before they are read whole, and with an API key set,
 every /v1/ route wants `Authorization: Bearer KEY` (401 without it) while /health stays open.
+This module holds the routes; the request bodies are in schemas.py, the body limit in middleware.py, the batcher and
+the board of deals in workers.py.
 """
 
 import asyncio
@@ -24,158 +26,13 @@ from pathlib import Path
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import BaseModel, Field, model_validator
 
 from pricer import PricerError, __version__
 from pricer.data.items import MAX_TEXT_CHARS, product_text_of_prompt
 from pricer.data.text import product_text
-
-MAX_BATCH = 256
-MAX_BODY_BYTES = 1_000_000
-
-
-class ProductIn(BaseModel):
-    """A product as free text, or as the fields of a listing (joined the way curation joins them)."""
-
-    text: str | None = Field(None, description="The product text; or give the fields below.")
-    title: str | None = None
-    description: str | list[str] | None = None
-    features: str | list[str] | None = None
-    details: str | dict | None = None
-
-    @model_validator(mode="after")
-    def _has_text(self):
-        text = self.joined()
-        if not text.strip():
-            raise ValueError("give a non-empty text, or a title")
-        if len(text) > MAX_TEXT_CHARS:
-            raise ValueError(f"text of {len(text):,} characters is over the limit of {MAX_TEXT_CHARS:,}")
-        return self
-
-    def joined(self) -> str:
-        if self.text is not None:
-            return self.text
-        return product_text(self.title, self.description, self.features, self.details)
-
-
-class EstimateIn(BaseModel):
-    """The page's form: a product, and optionally the price it is offered at."""
-
-    title: str = ""
-    description: str = ""
-    offer: float | None = Field(None, gt=0, description="The offered price, for a verdict.")
-    k: int = Field(5, ge=0, le=20, description="Nearest known products to show (with --index).")
-
-    @model_validator(mode="after")
-    def _has_text(self):
-        if not (self.title.strip() or self.description.strip()):
-            raise ValueError("give a title or a description")
-        return self
-
-
-class BatchIn(BaseModel):
-    items: list[ProductIn] = Field(..., min_length=1, max_length=MAX_BATCH)
-
-
-class ChatMessage(BaseModel):
-    role: str
-    content: str | list[dict] | None = None  # a string, or OpenAI's list of content parts
-
-    def text(self) -> str:
-        if isinstance(self.content, list):
-            return "\n".join(p.get("text", "") for p in self.content if p.get("type") == "text")
-        return self.content or ""
-
-
-class ChatIn(BaseModel):
-    model: str | None = None
-    messages: list[ChatMessage] = Field(..., min_length=1)
-    max_tokens: int | None = None
-    stream: bool = False
-    stream_options: dict | None = None
-
-
-class BodyLimit:
-    """ASGI middleware: a body over max_bytes gets 413, decided from Content-Length before anything is read, or, for a
-    body sent in chunks, as soon as the bytes received pass the limit."""
-
-    def __init__(self, app, max_bytes: int):
-        self.app, self.max_bytes = app, max_bytes
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        declared = dict(scope["headers"]).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            response = JSONResponse(status_code=413, content={"detail": self._message(int(declared))})
-            return await response(scope, receive, send)
-        received = 0
-
-        async def counted():
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.max_bytes:
-                raise HTTPException(status_code=413, detail=self._message(received, at_least=True))
-            return message
-
-        await self.app(scope, counted, send)
-
-    def _message(self, size: int, at_least: bool = False) -> str:
-        return (f"request body of {'over ' if at_least else ''}{size:,} bytes is over the limit of {self.max_bytes:,} "
-                "(pricer serve --max-body-bytes)")
-
-
-class MicroBatcher:
-    """Gathers the texts of concurrent requests into batches of up to max_size, waiting at most max_wait seconds."""
-
-    def __init__(self, predict_batch, max_size: int = 64, max_wait: float = 0.005):
-        self.predict_batch, self.max_size, self.max_wait = predict_batch, max_size, max_wait
-        self.queue: asyncio.Queue = asyncio.Queue()
-        self.task: asyncio.Task | None = None
-
-    def start(self):
-        self.task = asyncio.create_task(self._run())
-
-    async def stop(self):
-        if self.task:
-            self.task.cancel()
-
-    async def submit(self, texts: list[str]) -> list[dict]:
-        futures = []
-        for text in texts:
-            future = asyncio.get_running_loop().create_future()
-            await self.queue.put((text, future))
-            futures.append(future)
-        return list(await asyncio.gather(*futures))
-
-    async def _run(self):
-        loop = asyncio.get_running_loop()
-        while True:
-            pending = [await self.queue.get()]
-            deadline = loop.time() + self.max_wait
-            while len(pending) < self.max_size:
-                try:
-                    pending.append(await asyncio.wait_for(self.queue.get(), max(deadline - loop.time(), 0)))
-                except asyncio.TimeoutError:
-                    break
-            pending = [(t, f) for t, f in pending if not f.done()]  # a client that went away
-            if not pending:
-                continue
-            try:
-                results = await loop.run_in_executor(None, self.predict_batch, [t for t, _ in pending])
-            except Exception:  # the model failed on something in the batch: try each item alone, fail only the culprits
-                for text, f in pending:
-                    try:
-                        (result,) = await loop.run_in_executor(None, self.predict_batch, [text])
-                    except Exception as e:
-                        result = e
-                    if not f.done():
-                        f.set_exception(result) if isinstance(result, Exception) else f.set_result(result)
-                continue
-            for (_, f), result in zip(pending, results):
-                if not f.done():
-                    f.set_result(result)
+from pricer.serving.middleware import MAX_BODY_BYTES, BodyLimit
+from pricer.serving.schemas import BatchIn, ChatIn, EstimateIn, ProductIn
+from pricer.serving.workers import DealBoard, MicroBatcher
 
 
 def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | None = None,
@@ -357,43 +214,6 @@ def table_csv(rows: list[dict]) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return buffer.getvalue()
-
-
-class DealBoard:
-    """The deals of `--deals SOURCE...`, rescanned in the background; each scan's pricing goes through the service's
-    batcher, so page requests and scans share the model."""
-
-    def __init__(self, sources: list[str], every: float):
-        self.sources, self.every = sources, every
-        self.state: dict = {"status": "scanning", "deals": [], "summary": "", "updated": None}
-        self.task: asyncio.Task | None = None
-
-    def start(self, batcher: "MicroBatcher"):
-        self.task = asyncio.create_task(self._run(batcher))
-
-    async def stop(self):
-        if self.task:
-            self.task.cancel()
-
-    async def _run(self, batcher):
-        from pricer.deals.scan import scan
-
-        loop = asyncio.get_running_loop()
-
-        class ThroughBatcher:  # a predictor for the scanning thread that asks the batcher on the event loop
-            kind = "served"
-
-            def predict_details(self, texts):
-                return asyncio.run_coroutine_threadsafe(batcher.submit(texts), loop).result()
-
-        while True:
-            try:
-                result = await loop.run_in_executor(None, scan, self.sources, ThroughBatcher())
-                self.state = {"status": "ok", "deals": [d.to_dict() for d in result.deals], "summary": result.summary(),
-                              "updated": time.strftime("%Y-%m-%d %H:%M:%S")}
-            except Exception as e:  # a feed that is down must not take the page down: show why, try again later
-                self.state = {**self.state, "status": f"error: {e}"}
-            await asyncio.sleep(self.every)
 
 
 def chat_events(head: dict, content: str, usage: dict | None):
