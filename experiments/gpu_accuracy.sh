@@ -6,7 +6,7 @@ DATA=$1; OUT=$2; NAME=$3; RECIPE=$4; INDEX=${5:-}; DECODE=${6:-}
 RUN=/tmp/pricer-runs/$NAME
 mkdir -p "$OUT/$NAME"
 start=$(date +%s)
-pricer train --config "$RECIPE" ${INDEX:+--index "$INDEX" --k 5} --train "$DATA/train.jsonl" --train "$DATA/dev.jsonl[:1250]" \
+pricer train --config "$RECIPE" ${INDEX:+"index=$INDEX" k=5} --train "$DATA/train.jsonl" --train "$DATA/dev.jsonl[:1250]" \
   --out "$RUN" 2>&1 | tr '\r' '\n' | grep -v -E "it/s\]$|s/it\]$" > "$OUT/$NAME/train.log"
 echo "$NAME trained in $(( $(date +%s) - start )) s; $(grep -o "'train_loss': '[0-9.]*'" "$OUT/$NAME/train.log" | tail -1)"
 cp "$RUN/train_result.json" "$RUN/train_config.json" "$OUT/$NAME/"

@@ -10,7 +10,7 @@ start=$(date +%s)
 python scripts/make_llama.py "$OUT/llama-3.2-3b" llama-3.2-3b
 echo "random 3B saved: $(( $(date +%s) - start )) s"; start=$(date +%s)
 pricer train --config recipes/llama32-3b-v2-lite.toml --base "$OUT/llama-3.2-3b" --train "$DATA/train.jsonl" \
-  --out "$OUT/run" --max-steps "$STEPS" --save-steps 10 --logging-steps 10 2>&1 | tr '\r' '\n' | grep -v -E "it/s\]$|s/it\]$" | tail -15
+  --out "$OUT/run" --max-steps "$STEPS" --save-steps 10 logging_steps=10 2>&1 | tr '\r' '\n' | grep -v -E "it/s\]$|s/it\]$" | tail -15
 echo "4-bit training, $STEPS steps: $(( $(date +%s) - start )) s"; start=$(date +%s)
 pricer checkpoints "$OUT/run"
 pricer eval --model "$OUT/run" --data "$DATA/dev.jsonl[1250:]" --size 64 --decode topk --batch-size 64 --quiet \

@@ -10,7 +10,7 @@ if [ "${INFER_ONLY:-0}" != 1 ]; then
 # 1. `pricer train` end to end under accelerate launch, on a small Llama-shaped model with random weights
 python3 scripts/make_llama.py /tmp/tiny-llama 256 2
 accelerate launch --num_processes "$N" -m pricer.cli train --base /tmp/tiny-llama --train "$DATA/train.jsonl[:512]" \
-  --out /tmp/ddp-run --max-steps 8 --batch-size 8 --save-steps 4 --logging-steps 4 2>&1 | quiet | tail -5
+  --out /tmp/ddp-run --max-steps 8 --batch-size 8 --save-steps 4 logging_steps=4 2>&1 | quiet | tail -5
 ls /tmp/ddp-run && cat /tmp/ddp-run/train_result.json
 
 # 2. 8B-shaped LoRA training throughput: one GPU, then all of them

@@ -154,7 +154,7 @@ def tiny_run(tiny_base, amazon, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "tiny"
     result = run_cli(
         "train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", run,
-        "--max-steps", "5", "--save-steps", "2", "--batch-size", "4", "--logging-steps", "1",
+        "--max-steps", "5", "--save-steps", "2", "--batch-size", "4", "logging_steps=1",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return run
@@ -168,7 +168,7 @@ def priced_run(tiny_base, amazon, tmp_path_factory):
     run = tmp_path_factory.mktemp("runs") / "priced"
     result = run_cli(
         "train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", run, "--lora-r", "0",
-        "--max-steps", "20", "--save-steps", "10", "--batch-size", "4", "--learning-rate", "1e-2", "--logging-steps", "2",
+        "--max-steps", "20", "--save-steps", "10", "--batch-size", "4", "--learning-rate", "1e-2", "logging_steps=2",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return run

@@ -103,7 +103,7 @@ def test_real_smollm2_learns_prices_and_its_adapter_loads_back(amazon, tmp_path)
     run = tmp_path / "smol"
     result = run_cli(
         "train", "--base", "smollm2-135m", "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out", run,
-        "--max-steps", "8", "--batch-size", "4", "--learning-rate", "1e-3", "--logging-steps", "1", "--save-steps", "100",
+        "--max-steps", "8", "--batch-size", "4", "--learning-rate", "1e-3", "logging_steps=1", "--save-steps", "100",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     state = json.loads((run / "checkpoint-8" / "trainer_state.json").read_text())

@@ -101,14 +101,14 @@ def test_batches_grouped_by_length_carry_less_padding(tiny_base, amazon, tmp_pat
 def test_padding_free_training_run_has_the_padded_runs_loss(tiny_base, amazon, tmp_path):
     """The same two steps on the same items, joined in one row or padded: the same training loss."""
     losses = {}
-    for layout in ("--padding-free", "--no-padding-free"):
+    for layout in ("padding_free=true", "padding_free=false"):
         result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:16]", "--out",
                          tmp_path / layout, "--max-steps", "2", "--batch-size", "8", "--save-steps", "0",
-                         "--logging-steps", "1", layout)
+                         "logging_steps=1", layout)
         assert result.returncode == 0, result.stderr[-3000:]
         losses[layout] = json.loads((tmp_path / layout / "train_result.json").read_text())["train_loss"]
-    assert json.loads((tmp_path / "--padding-free" / "train_config.json").read_text())["padding_free"] is True
-    assert losses["--padding-free"] == pytest.approx(losses["--no-padding-free"], rel=1e-4)
+    assert json.loads((tmp_path / "padding_free=true" / "train_config.json").read_text())["padding_free"] is True
+    assert losses["padding_free=true"] == pytest.approx(losses["padding_free=false"], rel=1e-4)
 
 
 @pytest.mark.slow
@@ -214,7 +214,7 @@ def test_recipe_keys_on_the_command_line_are_checked_and_typed():
 @pytest.mark.slow
 def test_liger_on_a_cpu_warns_and_trains_without_it(tiny_base, amazon, tmp_path):
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path / "run",
-                     "--max-steps", "1", "--batch-size", "4", "--liger", "--prompt", "v2", "warmup_ratio=0.2",
+                     "--max-steps", "1", "--batch-size", "4", "liger=true", "prompt=v2", "warmup_ratio=0.2",
                      'target_modules=["q_proj", "v_proj"]', "batch_size=2")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "liger's kernels are written for GPUs" in result.stderr
@@ -236,8 +236,8 @@ def test_the_prompt_question_is_a_recipe_key(tokenizer, amazon):
 
 @pytest.mark.slow
 def test_unknown_or_missing_logger_is_one_clear_line(tiny_base, amazon, tmp_path):
-    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "--report-to", "mlflow")
-    assert result.returncode == 2 and "--report-to must be none, tensorboard or wandb" in result.stderr
+    result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:8]", "--out", tmp_path, "report_to=mlflow")
+    assert result.returncode == 2 and "report_to must be none, tensorboard or wandb" in result.stderr
 
 
 @pytest.mark.slow
@@ -278,7 +278,7 @@ def test_recipe_file(tmp_path):
 def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp_path):
     run = tmp_path / "run"
     args = [*PRICER, "train", "--base", str(tiny_base), "--train", f"{amazon / 'dev.jsonl'}[:64]",
-            "--out", str(run), "--max-steps", "60", "--save-steps", "3", "--batch-size", "2", "--logging-steps", "50"]
+            "--out", str(run), "--max-steps", "60", "--save-steps", "3", "--batch-size", "2", "logging_steps=50"]
     first = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while not (run / "checkpoint-3" / "trainer_state.json").exists() and time.time() < deadline:
@@ -300,7 +300,7 @@ def test_nearest_products_go_into_training_and_predicting_prompts(tiny_base, ama
     items = read_items(f"{amazon / 'dev.jsonl'}[:30]")
     PriceIndex.build(items).save(tmp_path / "idx")
     result = run_cli("train", "--base", tiny_base, "--train", f"{amazon / 'dev.jsonl'}[:30]", "--out", tmp_path / "run",
-                     "--max-steps", "2", "--save-steps", "0", "--index", tmp_path / "idx", "--k", "3")
+                     "--max-steps", "2", "--save-steps", "0", f"index={tmp_path / 'idx'}", "k=3")
     assert result.returncode == 0, result.stderr[-3000:]
     predictor = load_predictor(tmp_path / "run")
     assert predictor.index == str(tmp_path / "idx") and predictor.k == 3
@@ -332,7 +332,7 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
     assert np.abs(guess - truth).mean() < 0.5 * np.abs(truth.mean() - truth).mean()
 
     result = run_cli("train", "--base", tiny_base, "--head", "regression", "--train", spec, "--out", tmp_path / "lora",
-                     "--max-steps", "2", "--batch-size", "4", "--save-steps", "1", "--padding-free")  # the LoRA-wrapped head
+                     "--max-steps", "2", "--batch-size", "4", "--save-steps", "1", "padding_free=true")  # the LoRA-wrapped head
     assert result.returncode == 0, result.stderr[-3000:]
     for run in (tmp_path / "lora", f"{tmp_path / 'lora'}@checkpoint-1"):
         assert np.isfinite(load_predictor(run).predict([items[0].text])).all()
@@ -348,7 +348,7 @@ def test_regression_head_learns_prices_and_loads_back(tiny_base, amazon, tmp_pat
     predictor.pooling = "last"  # the same weights read at the last token: not what they were trained for
     assert not np.allclose(np.log1p(predictor.predict([it.text for it in items])), guess, atol=1e-3)
     refused = run_cli("train", "--base", tiny_base, "--head", "regression", "--train", spec, "--out", tmp_path / "r",
-                      "--padding-free", "pooling=mean")
+                      "padding_free=true", "pooling=mean")
     assert refused.returncode == 2 and "needs padded batches" in refused.stderr
     bad = run_cli("train", "--base", tiny_base, "--head", "classifier", "--train", spec, "--out", tmp_path / "bad")
     assert bad.returncode == 2 and "head must be lm or regression" in bad.stderr
@@ -420,3 +420,11 @@ def test_every_shipped_ensemble_recipe_builds_with_members_that_exist(recipe):
         else:
             make_predictor(member)
     assert ensemble.kind == "ensemble"
+
+
+@pytest.mark.slow
+def test_a_recipe_key_given_as_a_flag_is_named_with_the_way_to_give_it(tmp_path):
+    result = run_cli("train", "--train", "x.jsonl", "--out", tmp_path, "--padding-free")
+    assert result.returncode == 2
+    assert "--padding-free: not a flag of pricer train; give it as a recipe setting, e.g. padding_free=VALUE" in result.stderr
+    assert not list(tmp_path.iterdir())  # refused before anything was read or written

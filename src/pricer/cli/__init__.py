@@ -9,6 +9,7 @@ import sys
 # each module registers its commands, in this order in the help: the pipeline's
 from pricer.cli import data, models, evaluation, serving, deals, index, bench, demo  # noqa: F401, I001
 from pricer.cli.common import app, dollars, err  # noqa: F401 (the command's API for tests and scripts)
+from pricer.cli.models import refuse_recipe_keys_as_flags
 from pricer.errors import PricerError
 
 
@@ -25,6 +26,7 @@ def main() -> None:
     logging.getLogger("pricer").addHandler(handler)
     logging.getLogger("pricer").setLevel(logging.INFO)
     try:
+        refuse_recipe_keys_as_flags(sys.argv[1:])
         app()
     except PricerError as e:
         err.print(f"[red]error:[/] {e}", highlight=False, soft_wrap=True)

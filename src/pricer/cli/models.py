@@ -67,50 +67,51 @@ def train(
     max_steps: Annotated[Optional[int], typer.Option(help="Stop after this many steps (overrides epochs).")] = None,
     epochs: Annotated[Optional[float], typer.Option(help="Passes over the training items (recipe default: 1).")] = None,
     batch_size: Annotated[Optional[int], typer.Option(help="Examples per device per step.")] = None,
-    grad_accum: Annotated[Optional[int], typer.Option(help="Steps whose gradients add up before one optimizer update.")] = None,
     learning_rate: Annotated[Optional[float], typer.Option(help="Peak learning rate (cosine schedule after warm-up).")] = None,
     head: Annotated[Optional[str], typer.Option(help="lm (the price read from the digits) or regression (a head on the last token).")] = None,
     lora_r: Annotated[Optional[int], typer.Option(help="LoRA rank; 0 trains every weight (full fine-tuning).")] = None,
-    lora_alpha: Annotated[Optional[int], typer.Option(help="LoRA scaling (alpha / r multiplies the adapter's output).")] = None,
-    target_modules: Annotated[Optional[str], typer.Option(help="Comma-separated module names for LoRA.")] = None,
     save_steps: Annotated[Optional[int], typer.Option(help="A checkpoint every this many steps (0: none); a rerun resumes from the newest.")] = None,
-    logging_steps: Annotated[Optional[int], typer.Option(help="A log line (loss, tokens/s) every this many steps.")] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of the data order and the new weights.")] = None,
-    report_to: Annotated[Optional[str], typer.Option(help="none, tensorboard or wandb.")] = None,
-    gradient_checkpointing: Optional[bool] = None,
-    compile: Annotated[Optional[bool], typer.Option(help="torch.compile the model: fused element-wise kernels (small models).")] = None,
-    liger: Annotated[Optional[bool], typer.Option(help="liger-kernel's fused norms, rotary and SwiGLU (GPU only).")] = None,
-    padding_free: Annotated[Optional[bool], typer.Option(help="A batch's examples end to end in one row: no FLOP on padding.")] = None,
-    group_by_length: Annotated[Optional[bool], typer.Option(help="Batches of similar lengths: less padding.")] = None,
-    index: Annotated[Optional[str], typer.Option(help="Retrieval index: the k nearest known products go into each prompt.")] = None,
-    retrieval: Annotated[Optional[bool], typer.Option(help="Build that index from the training items, inside the run.")] = None,
-    k: Annotated[Optional[int], typer.Option(help="How many nearest products with --index or --retrieval.")] = None,
-    prompt: Annotated[Optional[str], typer.Option(help="The prompt's question: v1 (the default), v2, or your own.")] = None,
     push_to_hub: Annotated[Optional[str], typer.Option(help="USER/RUN: push every checkpoint to the hub as a commit (token: HF_TOKEN or `hf auth login`).")] = None,
-    hub_private: Annotated[Optional[bool], typer.Option(help="Make the hub repository private (the default) or public.")] = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
     overrides: Annotated[Optional[list[str]], typer.Argument(
-        metavar="KEY=VALUE", help="Any recipe key, over the recipe and the flags: head_lr_scale=50 "
-        "warmup_ratio=0.05 target_modules='[\"q_proj\", \"v_proj\"]' (values read as TOML, else as text).")] = None,
+        metavar="KEY=VALUE", help="Any other recipe key (TrainConfig in llm/training.py), over the recipe and the "
+        "flags: prompt=v2 retrieval=true k=10 index=DIR padding_free=true liger=true group_by_length=true "
+        "logging_steps=1 report_to=tensorboard lora_alpha=16 target_modules='[\"q_proj\", \"v_proj\"]' "
+        "pooling=mean (values read as TOML, else as text).")] = None,
 ):
-    """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit) to complete `Price is $`."""
+    """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit), or every weight, to price products: it completes
+    `Price is $`, or a regression head (--head regression) learns the log price. The flags are the everyday recipe
+    keys; KEY=VALUE sets any other."""
     from pricer.llm.training import TrainConfig, parse_overrides, read_recipe
     from pricer.llm.training import train as run_training
 
     settings = read_recipe(config) if config else {}
-    flags = dict(
-        base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size, grad_accum=grad_accum,
-        learning_rate=learning_rate, head=head, lora_r=lora_r, lora_alpha=lora_alpha, save_steps=save_steps,
-        logging_steps=logging_steps, seed=seed, report_to=report_to, gradient_checkpointing=gradient_checkpointing,
-        compile=compile, liger=liger, padding_free=padding_free, group_by_length=group_by_length, index=index, retrieval=retrieval, k=k, prompt=prompt, push_to_hub=push_to_hub,
-        hub_private=hub_private, target_modules=target_modules.split(",") if target_modules else None,
-    )
+    flags = dict(base=base, quant=quant, max_steps=max_steps, epochs=epochs, batch_size=batch_size,
+                 learning_rate=learning_rate, head=head, lora_r=lora_r, save_steps=save_steps, seed=seed,
+                 push_to_hub=push_to_hub)
     settings.update({k: v for k, v in flags.items() if v is not None})
     settings.update(parse_overrides(overrides or []))
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     run_dir = run_training(items, out, TrainConfig(**settings))
     console.print(f"trained on {len(items):,} items; evaluate with: pricer eval --model {run_dir} --data FILE")
+
+
+def refuse_recipe_keys_as_flags(argv: list[str]) -> None:
+    """`pricer train --padding-free`: a recipe key without a flag of its own is named with the way to give it."""
+    if not argv or argv[0] != "train":
+        return
+    import inspect
+    from dataclasses import fields
+
+    from pricer.llm.training import TrainConfig
+
+    keys, flags = {f.name for f in fields(TrainConfig)}, set(inspect.signature(train).parameters)
+    for arg in argv[1:]:
+        name = arg[2:].split("=")[0].removeprefix("no-").replace("-", "_") if arg.startswith("--") else None
+        if name in keys and name not in flags:
+            raise PricerError(f"{arg}: not a flag of pricer train; give it as a recipe setting, e.g. {name}=VALUE")
 
 
 @app.command()

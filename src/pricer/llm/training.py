@@ -343,9 +343,9 @@ def _check_logger(report_to: str) -> None:
 
     needs = {"none": None, "tensorboard": "tensorboard", "wandb": "wandb"}
     if report_to not in needs:
-        raise PricerError(f"--report-to must be none, tensorboard or wandb, not {report_to!r}")
+        raise PricerError(f"report_to must be none, tensorboard or wandb, not {report_to!r}")
     if needs[report_to] and importlib.util.find_spec(needs[report_to]) is None:
-        raise PricerError(f"--report-to {report_to} needs `pip install {needs[report_to]}`")
+        raise PricerError(f"report_to={report_to} needs `pip install {needs[report_to]}`")
 
 
 def _contexts(items: list[Item], config: TrainConfig) -> list[str] | None:
