@@ -62,3 +62,9 @@ def test_the_readmes_first_commands_price_a_product(amazon, tmp_path):
     assert fitted.returncode == 0, fitted.stderr[-2000:]
     priced = run_cli("predict", "--model", tmp_path / "tfidf", "Moen bathroom vanity light, brushed nickel, 2 globes")
     assert priced.returncode == 0 and re.fullmatch(r"\$[\d,]+\.\d\d\n", priced.stdout), priced.stdout + priced.stderr
+
+
+def test_train_help_shows_recipe_keys_as_key_value_without_type_noise():
+    text = help_of("train")
+    assert "[OPTIONS] [KEY=VALUE]..." in text and "padding_free=true" in " ".join(text.split())
+    assert "list[" not in text

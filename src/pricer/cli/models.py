@@ -57,8 +57,9 @@ def predict(
         console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
 
 
-@app.command()
+@app.command(context_settings={"allow_extra_args": True}, options_metavar="[OPTIONS] [KEY=VALUE]...")
 def train(
+    ctx: typer.Context,
     train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Run directory: checkpoints, adapter, logs. Rerun to resume.")],
     base: Annotated[Optional[str], typer.Option(help="smollm2-135m, gemma3-270m, a model directory or a hub id.")] = None,
@@ -75,15 +76,14 @@ def train(
     push_to_hub: Annotated[Optional[str], typer.Option(help="USER/RUN: push every checkpoint to the hub as a commit (token: HF_TOKEN or `hf auth login`).")] = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
-    overrides: Annotated[Optional[list[str]], typer.Argument(
-        metavar="KEY=VALUE", help="Any other recipe key (TrainConfig in llm/training.py), over the recipe and the "
-        "flags: prompt=v2 retrieval=true k=10 index=DIR padding_free=true liger=true group_by_length=true "
-        "logging_steps=1 report_to=tensorboard lora_alpha=16 target_modules='[\"q_proj\", \"v_proj\"]' "
-        "pooling=mean (values read as TOML, else as text).")] = None,
 ):
     """Fine-tune a causal LM with LoRA (QLoRA with --quant 4bit), or every weight, to price products: it completes
-    `Price is $`, or a regression head (--head regression) learns the log price. The flags are the everyday recipe
-    keys; KEY=VALUE sets any other."""
+    `Price is $`, or a regression head (--head regression) learns the log price.
+
+    The flags are the everyday recipe keys. KEY=VALUE sets any other key of TrainConfig (llm/training.py), over the
+    recipe and the flags, its value read as TOML, else as text: prompt=v2 retrieval=true k=10 index=DIR
+    padding_free=true liger=true group_by_length=true logging_steps=1 report_to=tensorboard lora_alpha=16
+    target_modules='["q_proj", "v_proj"]' pooling=mean loss=huber head_lr_scale=50."""
     from pricer.llm.training import TrainConfig, parse_overrides, read_recipe
     from pricer.llm.training import train as run_training
 
@@ -92,7 +92,7 @@ def train(
                  learning_rate=learning_rate, head=head, lora_r=lora_r, save_steps=save_steps, seed=seed,
                  push_to_hub=push_to_hub)
     settings.update({k: v for k, v in flags.items() if v is not None})
-    settings.update(parse_overrides(overrides or []))
+    settings.update(parse_overrides(ctx.args))
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     run_dir = run_training(items, out, TrainConfig(**settings))
     console.print(f"trained on {len(items):,} items; evaluate with: pricer eval --model {run_dir} --data FILE")
