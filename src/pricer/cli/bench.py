@@ -6,11 +6,11 @@ from typing import Annotated, Optional
 
 import typer
 
-from pricer.cli.common import GpusOpt, _read, app, console
+from pricer.cli.common import App, GpusOpt, _read, app, console
 from pricer.errors import PricerError
 
 
-bench_app = typer.Typer(no_args_is_help=True, help="Speed of the inference and training code paths.")
+bench_app = App(no_args_is_help=True, help="Speed of the inference and training code paths.")
 
 
 app.add_typer(bench_app, name="bench")

@@ -4,15 +4,42 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 HELP = """pricer: estimate a product's price from its text, and judge offers against it.
 
 Curate product data, fit a baseline or fine-tune a language model, evaluate it, serve it with a web page, and scan
 offers for deals. An error you can fix prints as one line and exits with code 2."""
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP,
-                  rich_markup_mode=None)  # help text as written: [ensemble] and [default: ...] are not markup
-data_app = typer.Typer(no_args_is_help=True, help="Curate raw product data and describe data sets.")
+
+
+class Command(TyperCommand):
+    """A command whose help names an argument without the Python type Typer adds after it (`TEXT... <list[str]>`)."""
+
+    def format_options(self, ctx, formatter) -> None:
+        sections = {"argument": [], "option": []}
+        for param in self.get_params(ctx):
+            if (record := param.get_help_record(ctx)) is not None:
+                name, help = record
+                if param.param_type_name == "argument":
+                    name = name.removesuffix(f" {param.display_type_rich(ctx)}")
+                sections[param.param_type_name].append((name, help))
+        for title, rows in (("Arguments", sections["argument"]), ("Options", sections["option"])):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+class App(typer.Typer):
+    """typer.Typer whose commands are Commands."""
+
+    def command(self, *args, cls=Command, **kwargs):
+        return super().command(*args, cls=cls, **kwargs)
+
+
+app = App(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help=HELP,
+          rich_markup_mode=None)  # help text as written: [ensemble] and [default: ...] are not markup
+data_app = App(no_args_is_help=True, help="Curate raw product data and describe data sets.")
 app.add_typer(data_app, name="data")
 console = Console()
 err = Console(stderr=True)

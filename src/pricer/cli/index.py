@@ -6,10 +6,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pricer.cli.common import PriceCol, TextCol, _read, app, console
+from pricer.cli.common import App, PriceCol, TextCol, _read, app, console
 
 
-index_app = typer.Typer(no_args_is_help=True, help="A vector index of known products, for retrieval.")
+index_app = App(no_args_is_help=True, help="A vector index of known products, for retrieval.")
 
 
 app.add_typer(index_app, name="index")
