@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One validation-slice run of the Qwen2.5-Coder-1.5B regression head: `pricer train` with
 # recipes/qwen15-regression-rag.toml plus FLAGS, fitted on train + train-extra + train-more (never dev), scored on
-# dev[:1250]. Runs side by side on one machine each take a GPU of their own (one run holds about 76 GB: two do not
+# dev[:1250]. With SPLIT=report: fitted on the whole pool (dev[:1250] too) and scored on dev[1250:], for a variant
+# already chosen on the validation slice. Runs side by side on one machine each take a GPU of their own (one run holds about 76 GB: two do not
 # fit on one H200). Writes OUT/NAME/{train.log,eval/summary.json,eval/items.jsonl}.
 # Usage: experiments/qwen_validation.sh DATA_DIR OUT NAME GPU [FLAGS...]
 set -euo pipefail
@@ -12,9 +13,12 @@ export CUDA_VISIBLE_DEVICES=$GPU PYTORCH_CUDA_ALLOC_CONF=expandable_segments:Tru
 pricer() { python -m pricer.cli "$@"; }
 quiet() { tr '\r' '\n' | grep -v -E "it/s\]$|s/it\]$" || true; }
 start=$(date +%s)
-pricer train --config recipes/qwen15-regression-rag.toml "$@" --train "$DATA/train.jsonl" \
+if [ "${SPLIT:-validation}" = report ]; then FIT=(--train "$DATA/dev.jsonl[:1250]"); SCORE="$DATA/dev.jsonl[1250:]"
+else FIT=(); SCORE="$DATA/dev.jsonl[:1250]"; fi
+pricer train --config recipes/qwen15-regression-rag.toml "$@" --train "$DATA/train.jsonl" "${FIT[@]}" \
   --train "$DATA/train-extra.jsonl" --train "$DATA/train-more.jsonl" --out "$RUN" 2>&1 | quiet > "$OUT/$NAME/train.log"
 echo "trained in $(( $(date +%s) - start )) s" >> "$OUT/$NAME/train.log"
-pricer eval --model "$RUN" --data "$DATA/dev.jsonl[:1250]" --size 0 --batch-size 64 --quiet \
+pricer eval --model "$RUN" --data "$SCORE" --size 0 --batch-size 64 --quiet \
   --out "$OUT/$NAME/eval" --name "$NAME" 2>&1 | quiet > "$OUT/$NAME/eval.log"
+cp "$RUN/train_config.json" "$OUT/$NAME/" 2>/dev/null || true
 echo done > "$OUT/$NAME/done"
