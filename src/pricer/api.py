@@ -29,11 +29,12 @@ def fit(kind: str, items: list[Item] | str | Path, **params) -> Predictor:
     return make_predictor(kind, **params).fit(items)
 
 
-def load_predictor(model: str | Path) -> Predictor:
-    """A saved model directory (`RUN@checkpoint-N` for a checkpoint), a built-in name, or `frontier[:MODEL]`."""
+def load_predictor(model: str | Path, trust_model: bool = False) -> Predictor:
+    """A saved model directory (`RUN@checkpoint-N` for a checkpoint), a built-in name, or `frontier[:MODEL]`.
+    trust_model: also load the pickles of folders saved by older versions (they can run code)."""
     from pricer.predictors.registry import load_predictor as load
 
-    return load(model)
+    return load(model, trust_model=trust_model)
 
 
 def evaluate(model: Predictor | str | Path, data: list[Item] | str | Path, size: int = 0, out: str | Path | None = None,

@@ -56,6 +56,7 @@ DecodeOpt = Annotated[
 GpusOpt = Annotated[int, typer.Option(help="Language models, also inside an ensemble: GPUs to share the work (a process and a replica on each); 0 for all.")]
 OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
 QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
+TrustOpt = Annotated[bool, typer.Option("--trust-model", help="Also load the pickles of model folders saved by older versions of pricer; they can run code, so only for folders you made (or set PRICER_TRUST_MODELS=1).")]
 LigerOpt = Annotated[bool, typer.Option(help="Language models: liger-kernel's fused norms, rotary and SwiGLU (CUDA only; pays with topk).")]
 TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]

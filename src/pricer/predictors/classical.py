@@ -7,10 +7,10 @@ import re
 import zlib
 from typing import ClassVar
 
-import joblib
 import numpy as np
 
 from pricer.errors import PricerError
+from pricer.predictors.model_files import load_estimator, save_estimator
 from pricer.predictors.base import Predictor
 from pricer.storage import atomic_write_json
 
@@ -114,10 +114,10 @@ class SklearnPredictor(Predictor):
         return np.clip(np.expm1(raw) if self.log_target else raw, 0.0, None)
 
     def save_state(self, path):
-        joblib.dump(self.model, path / "model.joblib")
+        save_estimator(self.model, path / "model.skops")
 
     def load_state(self, path):
-        self.model = joblib.load(path / "model.joblib")
+        self.model = load_estimator(path / "model.skops")
 
 
 class FeaturesPredictor(SklearnPredictor):

@@ -6,13 +6,13 @@ standardised; L1 loss; AdamW with a cosine schedule; gradients clipped at 1.0. T
 blocks, 270M weights) is `dnn`; `dnn-small` (hidden 1024, 4 blocks) is the size a laptop CPU trains in minutes.
 """
 
-import io
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 
+from pricer.predictors.model_files import load_tensors, save_tensors
 from pricer.predictors.base import Predictor
 
 
@@ -99,20 +99,14 @@ class DeepNetPredictor(Predictor):
         return np.expm1(log_price).clip(min=0.0)
 
     def save_state(self, path: Path):
-        import torch
+        from pricer.storage import atomic_write_json
 
-        from pricer.storage import atomic_write_bytes, atomic_write_json
-
-        buffer = io.BytesIO()
-        torch.save({k: v.cpu() for k, v in self.network.state_dict().items()}, buffer)
-        atomic_write_bytes(path / "network.pt", buffer.getvalue())
+        save_tensors(self.network.state_dict(), path / "network.safetensors")
         atomic_write_json(path / "target.json", {"mean": self.mean, "std": self.std})
 
     def load_state(self, path: Path):
-        import torch
-
         target = json.loads((path / "target.json").read_text())
         self.mean, self.std = target["mean"], target["std"]
         self.network = make_network(self.n_features, self.hidden, self.blocks, self.dropout)
-        self.network.load_state_dict(torch.load(path / "network.pt", map_location="cpu", weights_only=True))
+        self.network.load_state_dict(load_tensors(path / "network.safetensors", legacy="network.pt"))
         self.network.to(self.device())

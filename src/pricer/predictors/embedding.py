@@ -3,8 +3,9 @@
 
 from typing import ClassVar
 
-import joblib
 import numpy as np
+
+from pricer.predictors.model_files import load_estimator, save_estimator
 
 from pricer.predictors.base import Predictor
 from pricer.retrieval.embeddings import DEFAULT_EMBEDDER, embed
@@ -31,10 +32,10 @@ class EmbeddingPredictor(Predictor):
         return np.clip(np.expm1(self.regressor.predict(embed(list(texts), self.embedder))), 0.0, None)
 
     def save_state(self, path):
-        joblib.dump(self.regressor, path / "regressor.joblib")
+        save_estimator(self.regressor, path / "regressor.skops")
 
     def load_state(self, path):
-        self.regressor = joblib.load(path / "regressor.joblib")
+        self.regressor = load_estimator(path / "regressor.skops")
 
 
 class EmbeddingForestPredictor(EmbeddingPredictor):

@@ -18,10 +18,10 @@ import json
 import shutil
 from pathlib import Path
 
-import joblib
 import numpy as np
 
 from pricer.errors import PricerError
+from pricer.predictors.model_files import has_estimator, load_estimator, save_estimator
 from pricer.predictors.base import Predictor, read_manifest
 from pricer.predictors.registry import BUILTINS, ensemble_recipe, load_predictor, make_predictor, predictor_class
 from pricer.storage import atomic_write_bytes, cache_dir
@@ -183,7 +183,7 @@ class EnsemblePredictor(Predictor):
             else:
                 member.save(target)
         if self.stacker_model is not None:
-            joblib.dump(self.stacker_model, path / "stacker.joblib")
+            save_estimator(self.stacker_model, path / "stacker.skops")
         (path / "members.json").write_text(json.dumps(self.names))
         (path / "fills.json").write_text(json.dumps(self.fills))
 
@@ -192,7 +192,7 @@ class EnsemblePredictor(Predictor):
         self.references = {name: json.loads((path / "members" / name / REFERENCE).read_text())["model"]
                            for name in self.names if (path / "members" / name / REFERENCE).exists()}
         self.fitted = [load_predictor(self.references.get(name, path / "members" / name)) for name in self.names]
-        stacker = path / "stacker.joblib"  # a blend has none
-        self.stacker_model = joblib.load(stacker) if stacker.exists() else None
+        stacker = path / "stacker.skops"  # a blend has none
+        self.stacker_model = load_estimator(stacker) if has_estimator(stacker) else None
         fills = path / "fills.json"  # ensembles saved before members could name no price have none
         self.fills = json.loads(fills.read_text()) if fills.exists() else [0.0] * len(self.names)

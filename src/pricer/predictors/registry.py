@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pricer.errors import PricerError
 from pricer.llm.bundled import ALIASES
+from pricer.predictors.model_files import trusting_models
 from pricer.predictors.base import MANIFEST, Predictor, read_manifest
 from pricer.storage import read_toml
 
@@ -87,13 +88,16 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
 
 
 def load_predictor(spec: str | Path, *, decode: str | None = None, base: str | None = None, quant: str | None = None,
-                   gpus: int | None = None, batch_size: int | None = None, liger: bool = False) -> Predictor:
+                   gpus: int | None = None, batch_size: int | None = None, liger: bool = False,
+                   trust_model: bool = False) -> Predictor:
     """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint, `@best` for the one `pricer select`
     chose), a PEFT adapter folder, a hub adapter or model `USER/RUN[@REVISION]`, a built-in name, or
     `frontier[:MODEL]`. The settings change how a language model runs, not what it learned: its decoder, the base an
     adapter goes on, the quantisation, and, for every language model inside too (an ensemble's members), the GPUs it
-    shares the work over, its batch size and liger's kernels. None keeps what was saved."""
-    predictor = _load(spec)
+    shares the work over, its batch size and liger's kernels. None keeps what was saved. trust_model: also load the
+    pickles of folders saved by older versions (they can run code; model_files.py)."""
+    with trusting_models(trust_model):
+        predictor = _load(spec)
     for name, value in (("base", base), ("quant", quant), ("decode", decode)):
         if value is not None:
             if not hasattr(predictor, name):

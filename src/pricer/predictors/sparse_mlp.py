@@ -11,14 +11,13 @@ dense layer on the sparse vector, but its gradient touches only the rows of the 
 trains in seconds on a CPU.
 """
 
-import io
 import json
 import math
 from pathlib import Path
 
-import joblib
 import numpy as np
 
+from pricer.predictors.model_files import load_estimator, load_tensors, save_estimator, save_tensors
 from pricer.predictors.base import Predictor
 
 
@@ -112,25 +111,24 @@ class SparseMLPPredictor(Predictor):
         return np.expm1(log_price).clip(min=0.0)
 
     def save_state(self, path: Path):
-        import torch
+        from pricer.storage import atomic_write_json
 
-        from pricer.storage import atomic_write_bytes, atomic_write_json
-
-        joblib.dump(self.vectorizer, path / "vectorizer.joblib")
-        buffer = io.BytesIO()
-        torch.save([net.state_dict() for net in self.nets], buffer)
-        atomic_write_bytes(path / "networks.pt", buffer.getvalue())
+        save_estimator(self.vectorizer, path / "vectorizer.skops")
+        save_tensors({f"{i}.{name}": t for i, net in enumerate(self.nets) for name, t in net.state_dict().items()},
+                     path / "networks.safetensors")
         atomic_write_json(path / "target.json", {"mean": self.mean, "std": self.std})
 
     def load_state(self, path: Path):
-        import torch
-
-        self.vectorizer = joblib.load(path / "vectorizer.joblib")
+        self.vectorizer = load_estimator(path / "vectorizer.skops")
         target = json.loads((path / "target.json").read_text())
         self.mean, self.std = target["mean"], target["std"]
         n_features = len(self.vectorizer.vocabulary_)
         self.nets = []
-        for state in torch.load(path / "networks.pt", map_location="cpu", weights_only=True):
+        tensors = load_tensors(path / "networks.safetensors", legacy="networks.pt")
+        states = tensors if isinstance(tensors, list) else [  # a list: an older folder's pickle
+            {name.removeprefix(f"{i}."): t for name, t in tensors.items() if name.startswith(f"{i}.")}
+            for i in range(self.networks)]
+        for state in states:
             net = make_network(n_features, self.hidden)
             net.load_state_dict(state)
             self.nets.append(net.eval())

@@ -1,0 +1,104 @@
+"""Loading a model folder never runs code from it: estimators through skops with an allow-list, tensors through
+safetensors, an older folder's pickles only with --trust-model."""
+
+import os
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from pricer.data.items import Item
+from pricer.errors import PricerError
+from pricer.predictors.registry import load_predictor, make_predictor
+
+ITEMS = [Item(text=f"stainless steel faucet model {i} with {i % 4 + 1} handles", price=20.0 + 7 * i) for i in range(30)]
+TEXTS = ["stainless steel faucet with 2 handles", "a faucet"]
+
+
+class Payload:
+    """A pickle that, when loaded, creates a file: what a shared folder could do to whoever loads it."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return os.system, (f"touch {self.marker}",)
+
+
+@pytest.fixture
+def tfidf(tmp_path):
+    model = make_predictor("tfidf").fit(ITEMS)
+    model.save(tmp_path / "tfidf")
+    return model, tmp_path / "tfidf"
+
+
+def test_a_saved_model_holds_no_pickle(tfidf):
+    model, folder = tfidf
+    assert sorted(p.name for p in folder.iterdir()) == ["model.skops", "pricer.json"]
+    assert np.allclose(load_predictor(folder).predict(TEXTS), model.predict(TEXTS))
+
+
+def test_a_planted_pickle_is_refused_in_one_line_and_never_run(tfidf, tmp_path):
+    _, folder = tfidf
+    marker = tmp_path / "ran"
+    (folder / "model.skops").unlink()
+    joblib.dump(Payload(marker), folder / "model.joblib")
+    with pytest.raises(PricerError, match="is a pickle.*--trust-model") as refused:
+        load_predictor(folder)
+    assert "\n" not in str(refused.value)
+    assert not marker.exists()
+
+
+def test_an_older_folder_loads_with_trust(tfidf, monkeypatch):
+    model, folder = tfidf
+    joblib.dump(model.model, folder / "model.joblib")  # as versions before skops saved it
+    (folder / "model.skops").unlink()
+    assert np.allclose(load_predictor(folder, trust_model=True).predict(TEXTS), model.predict(TEXTS))
+    monkeypatch.setenv("PRICER_TRUST_MODELS", "1")
+    assert np.allclose(load_predictor(folder).predict(TEXTS), model.predict(TEXTS))
+
+
+def test_an_estimator_file_naming_a_function_outside_the_allow_list_is_refused(tfidf, tmp_path):
+    import skops.io
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    _, folder = tfidf
+    (folder / "model.skops").write_bytes(skops.io.dumps(make_pipeline(FunctionTransformer(os.system))))
+    with pytest.raises(PricerError, match=r"model.skops holds types pricer does not load: .*system"):
+        load_predictor(folder)
+
+
+def test_a_damaged_estimator_file_is_one_line(tfidf):
+    _, folder = tfidf
+    (folder / "model.skops").write_bytes(b"PK\x03\x04 not a zip")
+    with pytest.raises(PricerError, match="not a readable estimator file"):
+        load_predictor(folder)
+
+
+def test_an_older_torch_pickle_is_refused_without_trust(tmp_path):
+    import torch
+
+    from pricer.predictors.model_files import load_tensors
+
+    torch.save({"w": torch.ones(2)}, tmp_path / "network.pt")
+    with pytest.raises(PricerError, match="network.pt is a pickle"):
+        load_tensors(tmp_path / "network.safetensors", legacy="network.pt")
+    (tmp_path / "network.pt").write_bytes(pickle.dumps(Payload(tmp_path / "ran")))
+    with pytest.raises(PricerError):
+        load_tensors(tmp_path / "network.safetensors", legacy="network.pt")
+    assert not (tmp_path / "ran").exists()
+
+
+@pytest.mark.slow
+def test_pricer_predict_refuses_a_planted_pickle_and_names_the_flag(tfidf, tmp_path):
+    _, folder = tfidf
+    marker = tmp_path / "ran"
+    (folder / "model.skops").unlink()
+    joblib.dump(Payload(marker), folder / "model.joblib")
+    result = run_cli("predict", "faucet", "--model", folder)
+    assert result.returncode != 0
+    assert "--trust-model" in result.stderr and "Traceback" not in result.stderr
+    assert not marker.exists()
