@@ -199,26 +199,27 @@ class LoopbackHTTP:
 
 
 class Receiver(LoopbackHTTP):
-    """A webhook receiver that keeps every JSON body it accepts; it answers 500 to its first `fail_first` requests and
-    waits `delay` seconds before each answer."""
+    """A webhook receiver that keeps every JSON body it accepts (and its Idempotency-Key header, in `keys`); it
+    answers 500 to its first `fail_first` requests and waits `delay` seconds (changeable) before each answer."""
 
     def __init__(self, fail_first: int = 0, delay: float = 0.0):
         import http.server
         import json
         import time
 
-        self.received, self.calls = [], 0
+        self.received, self.keys, self.calls, self.delay = [], [], 0, delay
         receiver = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("content-length", 0)))
                 receiver.calls += 1
-                time.sleep(delay)
+                time.sleep(receiver.delay)
                 if receiver.calls <= fail_first:
                     self.send_response(500)
                 else:
                     receiver.received.append(json.loads(body))
+                    receiver.keys.append(self.headers.get("Idempotency-Key"))
                     self.send_response(204)
                 self.end_headers()
 

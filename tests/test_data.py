@@ -37,7 +37,8 @@ def test_parse_source_and_price():
     assert parse_source("x.csv")[1] == slice(None)
     assert parse_price("$1,149.99 ") == 1149.99
     assert parse_price(12) == 12.0
-    for bad in (None, "", "abc", "-3", 0, float("nan"), True, "$10 - $20"):
+    for bad in (None, "", "abc", "-3", 0, float("nan"), True, "$10 - $20", "1e308", 1e308, float("inf"), "Infinity",
+                "1_000", "\u0661\u0662\u0663", "1,00", 10**400, 2_000_000):
         assert parse_price(bad) is None, bad
 
 

@@ -89,6 +89,16 @@ def test_offer_files_and_bad_input(tmp_path):
     assert title_price("Save $5 on a $40 lamp") is None and title_price("Lamp for $40 (was $40)") == 40.0
 
 
+def test_absurd_prices_and_terminal_escapes_never_reach_a_deal(tmp_path):
+    rows = [{"title": "Lamp \x1b[2J\x1b]0;owned\x07", "price": "19.99"}, {"title": "Yacht", "price": "1e308"},
+            {"title": "Boat", "price": 1e308}, {"title": "Void", "price": "NaN"}, {"title": "Digits", "price": "\u0661\u0662"},
+            {"title": "Underscore", "price": "1_000"}, {"title": {"nested": 1}, "description": [5, "x"], "price": 3}]
+    (tmp_path / "o.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    read = read_offers(str(tmp_path / "o.jsonl"))
+    assert [(o.title, o.price) for o in read.offers] == [("Lamp [2J ]0;owned", 19.99), ("5 x", 3.0)]
+    assert read.no_price == 5 and all(c.isprintable() for o in read.offers for c in o.title)
+
+
 def test_verdict_against_the_interval_or_the_estimate():
     assert verdict(100, 70, 80, 130)["verdict"] == "good deal"
     assert verdict(100, 135, 80, 130)["verdict"] == "overpriced"
@@ -218,3 +228,88 @@ def test_watch_goes_on_when_a_feed_is_down_and_stops_on_sigterm(model_dir, tmp_p
                                            "--forget", "--watch", "0.2"], "this scan failed", 2, signal.SIGTERM)
     assert code == 0 and sum("could not fetch the feed" in line for line in lines) >= 2
     assert "stopped after 0 scans" in "".join(lines)
+
+
+def _deal(n: int):
+    from pricer.deals.offers import Offer
+    from pricer.deals.scan import Deal
+
+    return Deal(Offer(f"Lamp {n}", "A desk lamp", 10.0 + n, f"https://shop.example/{n}"), 40.0 + n)
+
+
+def test_a_claim_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_path):
+    import socket
+
+    deals = [_deal(n) for n in range(3)]
+    first = DealMemory(tmp_path / "m.sqlite")
+    assert first.claim(deals, notify=True) == deals  # claimed, then the process "dies" before showing them
+    other = DealMemory(tmp_path / "m.sqlite")
+    other.me = "another-live-process"
+    assert other.claim(deals, notify=True) == []  # the first process is still running (it is this one)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    with first._db() as db:
+        db.execute("UPDATE deals SET owner = ?", (f"{socket.gethostname()}:{dead.pid}",))
+    assert other.claim(deals, notify=True) == deals
+    other.mark_shown(deals)
+    assert DealMemory(tmp_path / "m.sqlite").claim(deals, notify=True) == []
+    assert [key for key, _ in other.claim_waiting()] == [d.key for d in deals]
+    assert first.claim_waiting() == []  # a live process is sending them
+
+
+def _offers_file(tmp_path, amazon, n: int = 10):
+    offers = tmp_path / "offers.jsonl"
+    items = read_items(f"{amazon / 'dev.jsonl'}[:{n}]")
+    offers.write_text("".join(json.dumps({"title": it.title, "description": it.text, "price": round(it.price * 0.3, 2),
+                                          "url": f"https://shop.example/{k}"}) + "\n" for k, it in enumerate(items)))
+    return offers
+
+
+def _printed_urls(stdout: str) -> list[str]:
+    return [json.loads(line)["url"] for line in stdout.splitlines() if line.startswith("{")]
+
+
+@pytest.mark.slow
+def test_two_finders_at_once_show_and_send_each_deal_once(model_dir, tmp_path, amazon):
+    offers = _offers_file(tmp_path, amazon)
+    receiver = Receiver(delay=0.05)
+    try:
+        args = [*PRICER, "deals", offers, "--model", model_dir, "--memory", tmp_path / "m.sqlite", "--json",
+                "--min-discount", "-100000", "--notify", receiver.url]
+        procs = [subprocess.Popen(list(map(str, args)), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for _ in range(2)]
+        outs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        receiver.close()
+    assert all(p.returncode == 0 for p in procs), outs[0][1][-2000:] + outs[1][1][-2000:]
+    printed = _printed_urls(outs[0][0]) + _printed_urls(outs[1][0])
+    assert sorted(printed) == sorted(f"https://shop.example/{k}" for k in range(10))
+    assert sorted(r["url"] for r in receiver.received) == sorted(printed)
+    assert len(set(receiver.keys)) == 10 and None not in receiver.keys
+
+
+@pytest.mark.slow
+def test_a_finder_killed_while_sending_loses_nothing_and_repeats_only_with_the_same_key(model_dir, tmp_path, amazon):
+    offers = _offers_file(tmp_path, amazon)
+    receiver = Receiver(delay=1.0)
+    try:
+        args = list(map(str, [*PRICER, "deals", offers, "--model", model_dir, "--memory", tmp_path / "m.sqlite",
+                              "--json", "--min-discount", "-100000", "--notify", receiver.url]))
+        proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        deadline = time.time() + 120
+        while receiver.calls < 3 and time.time() < deadline:
+            time.sleep(0.05)
+        proc.kill()  # SIGKILL, in the middle of a send
+        first_out = proc.communicate(timeout=30)[0]
+        receiver.delay = 0.0
+        second = subprocess.run(args, capture_output=True, text=True, timeout=300)
+        time.sleep(1.5)  # the send cut short may still land at the receiver
+    finally:
+        receiver.close()
+    assert second.returncode == 0, second.stderr[-2000:]
+    printed = _printed_urls(first_out) + _printed_urls(second.stdout)
+    assert sorted(printed) == sorted(f"https://shop.example/{k}" for k in range(10))  # each shown once
+    by_url = {}
+    for body, key in zip(receiver.received, receiver.keys):
+        by_url.setdefault(body["url"], set()).add(key)
+    assert sorted(by_url) == sorted(printed) and all(len(keys) == 1 for keys in by_url.values())

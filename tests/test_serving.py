@@ -63,7 +63,7 @@ def test_price_endpoints(service, tfidf):
     [
         ("/v1/price", {"text": "   "}, "non-empty text"),
         ("/v1/price", {}, "non-empty text"),
-        ("/v1/price", {"text": "x" * 20_001}, "over the limit"),
+        ("/v1/price", {"text": "x" * 20_001}, "at most 20000 characters"),
         ("/v1/price", {"text": 42}, "valid string"),
         ("/v1/price/batch", {"items": [{"text": "a"}] * 257}, "at most 256"),
         ("/v1/price/batch", {"items": []}, "at least 1"),
@@ -199,3 +199,38 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(tfidf):
         streamed = httpx.post(f"{url}/v1/price", content=chunks(), headers={"content-type": "application/json"})
         assert streamed.status_code == 413 and "over the limit" in streamed.json()["detail"]
         assert httpx.post(f"{url}/v1/price", json={"text": "garden hose"}).status_code == 200
+
+
+def test_files_as_people_send_them(service):
+    csv_body = b"title,price\nStainless steel kitchen faucet,40\n=HYPERLINK(\"http://x\"),10\n"
+    form = httpx.post(f"{service}/v1/price/file", files={"file": ("products.csv", csv_body, "text/csv")})
+    assert form.status_code == 200 and len(form.json()["rows"]) == 2, form.text
+    typed = httpx.post(f"{service}/v1/price/file", content=b'{"title": "Garden hose, 50 ft"}\n',
+                       headers={"content-type": "application/jsonl"})
+    assert typed.status_code == 200 and typed.json()["rows"][0]["estimate"] > 0
+    odd = b'{"title": 5}\n{"title": ["Drill", "18V"]}\n{"title": {"nested": {"deep": 1}}, "description": "A lamp"}\n'
+    answered = httpx.post(f"{service}/v1/price/file?name=odd.jsonl", content=odd)
+    assert answered.status_code == 200 and [r["title"] for r in answered.json()["rows"]] == ["5", "Drill 18V", "A lamp"]
+
+
+def test_a_csv_download_escapes_formulas_and_its_file_name(service):
+    body = b"title,price\n=HYPERLINK(\"http://evil\"),10\n+cmd,5\n@sum,3\nPlain lamp,20\n"
+    for name in ('a"; filename*=evil.exe; x=".csv', "a\r\nSet-Cookie: x=1.csv"):
+        r = httpx.post(f"{service}/v1/price/file", params={"name": name, "format": "csv"}, content=body)
+        assert r.status_code == 200, r.text
+        disposition = r.headers["content-disposition"]
+        assert disposition.count('"') == 2 and "\r" not in disposition and "set-cookie" not in r.headers
+    cells = [line.split(",")[0] for line in r.text.splitlines()[1:]]
+    assert cells[:3] == ['"\'=HYPERLINK(""http://evil"")"', "'+cmd", "'@sum"] and cells[3] == "Plain lamp"
+
+
+def test_bad_bodies_are_422_without_the_input_echoed(service):
+    big = httpx.post(f"{service}/v1/price", json={"text": "x" * 900_000})
+    assert big.status_code == 422 and len(big.content) < 1_000
+    part = httpx.post(f"{service}/v1/chat/completions",
+                      json={"messages": [{"role": "user", "content": [{"type": "text", "text": 5}]}]})
+    assert part.status_code == 422 and any("text" in issue["loc"] for issue in part.json()["detail"])
+    empty = httpx.post(f"{service}/v1/chat/completions", json={"messages": [{"role": "system", "content": "hi"}]})
+    assert empty.status_code == 200 and empty.json()["choices"][0]["message"]["content"] == "I cannot tell."
+    blank_title = httpx.post(f"{service}/v1/price", json={"text": "A lamp", "title": "  "})
+    assert blank_title.status_code == 422 and "title is blank" in blank_title.text

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pricer.cli.common import DecodeOpt, OntoBaseOpt, QuantOpt, app, console, err
+from pricer.cli.common import DecodeOpt, OntoBaseOpt, QuantOpt, TrustOpt, app, console, err
 from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
 
@@ -25,6 +25,7 @@ def deals(
     decode: DecodeOpt = None,
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
+    trust_model: TrustOpt = False,
 ):
     """The deal finder: price every offer, rank by estimated discount, report each deal once, push it to a webhook."""
     import json
@@ -42,14 +43,23 @@ def deals(
         _stop_on_sigterm()
     webhook = Webhook(notify) if notify else None
     store = None if forget else DealMemory(memory or default_memory())
-    predictor = load_predictor(model, decode=decode, base=base, quant=quant)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, trust_model=trust_model)
     scans = 0
+
+    def show(new):
+        shown = new if top == 0 or json_lines else new[:top]
+        if json_lines:
+            for deal in shown:
+                print(json.dumps(deal.to_dict(), allow_nan=False), flush=True)
+        elif shown:
+            console.print(_deals_table(shown))
+
     try:
         while True:
             try:
                 with Progress(console=err, transient=True) as bar:
                     task = bar.add_task("pricing offers", total=None)
-                    report = find_deals(sources, predictor, min_discount, store, webhook, say=err.print,
+                    report = find_deals(sources, predictor, min_discount, store, webhook, say=err.print, show=show,
                                         progress=lambda done, total: bar.update(task, completed=done, total=total))
             except PricerError as e:
                 if watch is None:
@@ -58,12 +68,6 @@ def deals(
                 time.sleep(watch)
                 continue
             scans += 1
-            shown = report.new if top == 0 or json_lines else report.new[:top]
-            if json_lines:
-                for deal in shown:
-                    print(json.dumps(deal.to_dict()), flush=True)
-            elif shown:
-                console.print(_deals_table(shown))
             (err if json_lines else console).print(report.summary(min_discount)
                                                    + (f"; {report.sent} sent to the webhook" if webhook else ""),
                                                    soft_wrap=True)

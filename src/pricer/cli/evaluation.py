@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _read, app, console,
+    DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, console,
     dollars,
 )
 from pricer.predictors.registry import load_predictor
@@ -27,6 +27,7 @@ def evaluate_cmd(
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
     liger: LigerOpt = False,
+    trust_model: TrustOpt = False,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -37,7 +38,8 @@ def evaluate_cmd(
     items = items[:size] if size else items
     name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
-    predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=batch_size, liger=liger)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=batch_size, liger=liger,
+                               trust_model=trust_model)
 
     def show(row, resumed):
         if not quiet:

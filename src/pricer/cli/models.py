@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, _read, app, console, dollars, err,
+    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, console, dollars, err,
 )
 from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
@@ -50,9 +50,10 @@ def predict(
     decode: DecodeOpt = None,
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
+    trust_model: TrustOpt = False,
 ):
     """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
-    for d in load_predictor(model, decode=decode, base=base, quant=quant).predict_details(texts):
+    for d in load_predictor(model, decode=decode, base=base, quant=quant, trust_model=trust_model).predict_details(texts):
         interval = f"  (80%: {dollars(d['low'])}-{dollars(d['high'])})" if "low" in d else ""
         console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
 
@@ -137,6 +138,7 @@ def select(
     decode: DecodeOpt = None,
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
+    trust_model: TrustOpt = False,
 ):
     """Score every checkpoint of a run on a validation slice and record the best: RUN@best then loads it."""
     from pricer.evaluation.selection import score_checkpoints
@@ -154,7 +156,8 @@ def select(
         err.print(f"{row['revision']}: ${row['mae']:,.2f}")
 
     rows, best = score_checkpoints(run, items, out, metric,
-                                   load=lambda spec: load_predictor(spec, decode=decode, batch_size=batch_size, base=base, quant=quant),
+                                   load=lambda spec: load_predictor(spec, decode=decode, batch_size=batch_size, base=base, quant=quant,
+                                                                      trust_model=trust_model),
                                    progress=shown)
     console.print(table)
     console.print(f"best by {metric} on {len(items):,} items: {best['revision']} (${best['mae']:,.2f}); "

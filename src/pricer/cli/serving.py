@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pricer.cli.common import DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, _read, app, console
+from pricer.cli.common import DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, TrustOpt, _read, app, console
 from pricer.predictors.registry import load_predictor
 
 
@@ -20,6 +20,7 @@ def serve(
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
     liger: LigerOpt = False,
+    trust_model: TrustOpt = False,
     api_key: Annotated[Optional[str], typer.Option(envvar="PRICER_API_KEY", show_envvar=True,
                                                    help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
@@ -38,7 +39,8 @@ def serve(
         from pricer.retrieval.index import PriceIndex
 
         price_index = PriceIndex.load(index)
-    predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=max_batch, liger=liger)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=max_batch, liger=liger,
+                               trust_model=trust_model)
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
                      max_body_bytes=max_body_bytes, index=price_index, deal_sources=deals, deals_every=deals_every)
     console.print(f"pricer page: http://{host}:{port}/")

@@ -69,21 +69,26 @@ def parse_source(spec: str | Path) -> tuple[Path, slice]:
     return Path(match["path"]), slice(to_int(match["start"]), to_int(match["stop"]))
 
 
+MAX_PRICE = 1_000_000.0  # dollars; a listed price above this is a typo or a joke, not a product's price
+
+# "$1,149.99", "1149.99", " 12 ": ASCII digits only, thousands in groups of three; not "1_000", "1e3" or "١٢٣"
+_PRICE_TEXT = re.compile(r"\$?\s*(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?", re.ASCII)
+
+
 def parse_price(value) -> float | None:
-    """A positive finite dollar amount from a number or a string like "$1,149.99 "; None otherwise."""
+    """A dollar amount in (0, MAX_PRICE] from a number or a string like "$1,149.99 "; None otherwise."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, str):
-        cleaned = value.strip().replace("$", "").replace(",", "")
-        try:
-            value = float(cleaned)
-        except ValueError:
+        cleaned = value.strip()
+        if not _PRICE_TEXT.fullmatch(cleaned):
             return None
+        value = cleaned.replace("$", "").replace(",", "")
     try:
         price = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return None
-    return price if math.isfinite(price) and price > 0 else None
+    return price if math.isfinite(price) and 0 < price <= MAX_PRICE else None
 
 
 COURSE_QUESTIONS = ("How much does this cost to the nearest dollar?", "What does this cost to the nearest dollar?")

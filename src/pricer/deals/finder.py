@@ -28,17 +28,21 @@ class Report:
 
 
 def find_deals(sources: list[str], predictor, min_discount: float = 0.0, memory: DealMemory | None = None,
-               webhook: Webhook | None = None, progress=None, say=print) -> Report:
+               webhook: Webhook | None = None, progress=None, say=print, show=None) -> Report:
+    """One scan. show(deals) is called with the new deals before they count as shown (and before any is sent), so a
+    run cut short shows them on a later scan instead of never."""
     result = scan(sources, predictor, progress)
     above = result.above(min_discount)
-    new = memory.unseen(above) if memory is not None else above
+    new = memory.claim(above, notify=webhook is not None) if memory is not None else above
     report = Report(result, above, new)
+    if show is not None:
+        show(new)
     if memory is not None:
-        memory.remember(new, notify=webhook is not None)
+        memory.mark_shown(new)
     if webhook:
-        queue = memory.waiting() if memory is not None else [(d.key, d.to_dict()) for d in new]
+        queue = memory.claim_waiting() if memory is not None else [(d.key, d.to_dict()) for d in new]
         for n, (key, payload) in enumerate(queue):
-            if not webhook.send(payload):
+            if not webhook.send(payload, key=key):
                 report.waiting = len(queue) - n
                 kept = ("they stay in the memory for the next scan" if memory is not None
                         else "without a memory they are lost")

@@ -1,6 +1,15 @@
-"""The deals already surfaced, in SQLite, so that a later scan reports none twice; and which of them a webhook has
-not yet received, so that a receiver that was down gets them on a later scan."""
+"""The deals already surfaced, in SQLite: an outbox, so that every deal is shown once and reaches a webhook once, even
+with two finders on one memory or a finder killed half-way.
 
+A scan claims its new deals in one write transaction (`BEGIN IMMEDIATE`: two processes cannot both claim a deal), shows
+them, and only then marks them shown; the webhook's queue is claimed the same way and each deal marked sent only once
+the receiver answered. A claim made by a process that has died is taken over by the next scan, so a deal is shown
+late rather than never; a send cut short is sent again with the same Idempotency-Key, which a receiver can drop.
+"""
+
+import json
+import os
+import socket
 import sqlite3
 import time
 from contextlib import closing
@@ -12,49 +21,99 @@ from pricer.storage import cache_dir
 SCHEMA = """CREATE TABLE IF NOT EXISTS deals (
     key TEXT PRIMARY KEY, title TEXT, url TEXT, offer REAL, estimate REAL, discount REAL,
     first_seen REAL, notified INTEGER DEFAULT 0, record TEXT)"""
+# Added since the first version; a memory written before has them added with every deal counted as shown.
+COLUMNS = {"shown": "INTEGER DEFAULT 1", "owner": "TEXT DEFAULT ''", "claimed_at": "REAL DEFAULT 0"}
+
+FOREIGN_CLAIM_EXPIRES = 600  # seconds after which a claim made on another host is taken over
 
 
 def default_memory() -> Path:
     return cache_dir() / "deals.sqlite"
 
 
+def this_process() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def still_running(owner: str, claimed_at: float) -> bool:
+    """Whether the process that made a claim may still be at work on it."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return time.time() - claimed_at < FOREIGN_CLAIM_EXPIRES
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class DealMemory:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.me = this_process()
         try:
             with self._db() as db:
                 db.execute(SCHEMA)
+                have = {row[1] for row in db.execute("PRAGMA table_info(deals)")}
+                for name, kind in COLUMNS.items():
+                    if name not in have:
+                        db.execute(f"ALTER TABLE deals ADD COLUMN {name} {kind}")
         except sqlite3.DatabaseError as e:
             raise PricerError(f"{self.path}: not a pricer deal memory ({e})") from None
 
     def _db(self):
         return closing(sqlite3.connect(self.path, timeout=30, isolation_level=None))
 
-    def unseen(self, deals: list) -> list:
-        """The deals whose key is not remembered yet, in the order given."""
+    def claim(self, deals: list, notify: bool) -> list:
+        """The deals this process is to show, in the order given: those never seen, and those whose claimer died
+        before showing them. With notify, each also waits for the webhook until marked sent."""
+        claimed, now = [], time.time()
         with self._db() as db:
-            seen = {row[0] for row in db.execute("SELECT key FROM deals")}
-        return [d for d in deals if d.key not in seen]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for d in deals:
+                    row = db.execute("SELECT shown, owner, claimed_at FROM deals WHERE key = ?", (d.key,)).fetchone()
+                    if row is None:
+                        db.execute("INSERT INTO deals (key, title, url, offer, estimate, discount, first_seen, notified, "
+                                   "record, shown, owner, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                                   (d.key, d.offer.title, d.offer.url, d.offer.price, d.estimate, d.discount, now,
+                                    0 if notify else 1, json.dumps(d.to_dict()), self.me, now))
+                    elif row[0] == 0 and row[1] != self.me and not still_running(row[1], row[2]):
+                        db.execute("UPDATE deals SET owner = ?, claimed_at = ? WHERE key = ?", (self.me, now, d.key))
+                    else:
+                        continue
+                    claimed.append(d)
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return claimed
 
-    def remember(self, deals: list, notify: bool) -> None:
-        """Store the deals in one transaction; with notify, each waits for the webhook until marked sent."""
-        import json
-
-        rows = [(d.key, d.offer.title, d.offer.url, d.offer.price, d.estimate, d.discount, time.time(),
-                 0 if notify else 1, json.dumps(d.to_dict())) for d in deals]
+    def mark_shown(self, deals: list) -> None:
         with self._db() as db:
-            db.execute("BEGIN")
-            db.executemany("INSERT OR IGNORE INTO deals VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-            db.execute("COMMIT")
+            db.executemany("UPDATE deals SET shown = 1 WHERE key = ?", [(d.key,) for d in deals])
 
-    def waiting(self) -> list[tuple[str, dict]]:
-        """(key, deal as JSON) of remembered deals that no webhook has received yet, oldest first."""
-        import json
-
+    def claim_waiting(self) -> list[tuple[str, dict]]:
+        """(key, deal as JSON) of the deals no webhook has received yet and no live process is sending, oldest
+        first; claimed for this process."""
+        now = time.time()
         with self._db() as db:
-            rows = db.execute("SELECT key, record FROM deals WHERE notified = 0 ORDER BY first_seen").fetchall()
-        return [(key, json.loads(record)) for key, record in rows]
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = db.execute("SELECT key, record, owner, claimed_at FROM deals WHERE notified = 0 "
+                                  "ORDER BY first_seen").fetchall()
+                mine = [(key, record) for key, record, owner, at in rows
+                        if owner == self.me or not still_running(owner, at)]
+                db.executemany("UPDATE deals SET owner = ?, claimed_at = ? WHERE key = ?",
+                               [(self.me, now, key) for key, _ in mine])
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return [(key, json.loads(record)) for key, record in mine]
 
     def mark_sent(self, key: str) -> None:
         with self._db() as db:

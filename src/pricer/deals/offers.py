@@ -96,7 +96,10 @@ def fetch(url: str) -> bytes:
 def tabular_rows(source: str, data: bytes, suffix: str) -> list[dict]:
     text = data.decode("utf-8-sig", errors="replace")
     if suffix == ".csv":
-        rows = list(csv.DictReader(io.StringIO(text)))
+        try:
+            rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        except csv.Error as e:
+            raise PricerError(f"{source}: not a readable CSV ({e})") from None
         if rows and not {"title", "description"} & set(rows[0]):
             found = ", ".join(rows[0])
             raise PricerError(f"{source}: a CSV of offers needs a title or description column; found {found}")
@@ -125,8 +128,8 @@ def offer_fields(row: dict) -> dict:
         row = {**row["deal"], **{k: v for k, v in row.items() if k != "deal"}}
     description = (row.get("description") or row.get("product_description") or row.get("summary") or row.get("text")
                    or "")
-    return {"title": row.get("title") or "", "description": description, "price": parse_price(row.get("price")),
-            "url": row.get("url") or row.get("link") or ""}
+    return {"title": clean(row.get("title")), "description": clean(description), "price": parse_price(row.get("price")),
+            "url": clean(row.get("url") or row.get("link"))}
 
 
 def feed_rows(source: str, data: bytes) -> list[dict]:
@@ -153,6 +156,11 @@ def title_price(title: str) -> float | None:
 
 
 def clean(value) -> str:
-    """Text without HTML tags and entities, whitespace folded."""
-    text = html.unescape(re.sub(r"<[^>]+>", " ", str(value or "")))
-    return " ".join(text.split())
+    """Text without HTML tags and entities, control characters (a terminal's escape sequences) or folded whitespace;
+    a number or a list from a JSON file as its text, a nested object as nothing."""
+    if isinstance(value, list):
+        value = " ".join(clean(v) for v in value)
+    elif isinstance(value, dict) or value is None:
+        value = ""
+    text = html.unescape(re.sub(r"<[^>]+>", " ", str(value)))
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())

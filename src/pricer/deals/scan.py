@@ -1,5 +1,6 @@
 """Price offers with a model and rank them by estimated discount (estimate minus offered price)."""
 
+import math
 from dataclasses import dataclass, field
 
 from pricer.deals.offers import Offer, OfferRead, read_offers
@@ -67,10 +68,13 @@ def price_offers(predictor, offers: list[Offer], progress=None) -> tuple[list[De
     for start in range(0, len(offers), BATCH):
         chunk = offers[start:start + BATCH]
         for offer, detail in zip(chunk, predictor.predict_details([o.text for o in chunk])):
-            if detail.get("price") is None:
+            price, low, high = (detail.get(key) for key in ("price", "low", "high"))
+            if price is None or not math.isfinite(price):
                 unpriced += 1
+            elif low is None or not (math.isfinite(low) and math.isfinite(high)):
+                deals.append(Deal(offer, float(price)))
             else:
-                deals.append(Deal(offer, float(detail["price"]), detail.get("low"), detail.get("high")))
+                deals.append(Deal(offer, float(price), float(low), float(high)))
         if progress:
             progress(min(start + BATCH, len(offers)), len(offers))
     return deals, unpriced

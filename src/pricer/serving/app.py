@@ -19,19 +19,23 @@ import hmac
 import io
 import json
 import math
+import re
 import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+from typing import Literal
+
 from fastapi import FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from pricer import PricerError, __version__
 from pricer.data.items import MAX_TEXT_CHARS, product_text_of_prompt
 from pricer.data.text import product_text
 from pricer.serving.middleware import MAX_BODY_BYTES, BodyLimit
-from pricer.serving.schemas import BatchIn, ChatIn, EstimateIn, ProductIn
+from pricer.serving.schemas import FILE_BODY, BatchIn, ChatIn, ErrorOut, EstimateIn, ProductIn
 from pricer.serving.workers import DealBoard, MicroBatcher
 
 
@@ -52,7 +56,13 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
         await deals.stop()
         await batcher.stop()
 
-    app = FastAPI(title="pricer", version=__version__, lifespan=lifespan, description=__doc__)
+    errors = {400: {"model": ErrorOut, "description": "The body is not valid JSON"},
+              413: {"model": ErrorOut, "description": "The request body is over the limit"},
+              422: {"model": ErrorOut, "description": "The request is not one this route can answer; `detail` says why"},
+              500: {"model": ErrorOut, "description": "The model failed on this request"}}
+    if api_key:
+        errors[401] = {"model": ErrorOut, "description": "No API key, or a wrong one"}
+    app = FastAPI(title="pricer", version=__version__, lifespan=lifespan, description=__doc__, responses=errors)
     app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
     stats = {"requests": 0, "items": 0, "failures": 0}
     started = int(time.time())
@@ -103,7 +113,7 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
         (with --index) and, given an offer, a verdict on it."""
         from pricer.deals.verdict import verdict
 
-        text = product_text(product.title, product.description)
+        text = product.joined()
         (result,) = await priced([text])
         out = {**result, "model": model_name}
         if index is not None and product.k:
@@ -115,21 +125,20 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             out["verdict"] = verdict(result["price"], product.offer, low, high)
         return out
 
-    @app.post("/v1/price/file")
-    async def price_file(request: Request, name: str = "products.csv", format: str = "json"):
-        """A CSV, JSONL or JSON file of products (title, description or text, optional price = the offer) sent as the
-        request body; answers the priced table as JSON, or as a CSV download with format=csv."""
-        from pricer.deals.offers import TABULAR, tabular_rows
+    @app.post("/v1/price/file", openapi_extra=FILE_BODY)
+    async def price_file(request: Request, name: str = "products.csv", format: Literal["json", "csv"] = "json"):
+        """A CSV, JSONL or JSON file of products (title, description or text, optional price = the offer), sent as the
+        request body (its type from Content-Type, else from `name`'s suffix) or as the `file` field of a form
+        (`curl -F file=@products.csv`); answers the priced table as JSON, or as a CSV download with format=csv."""
+        from pricer.deals.offers import tabular_rows
         from pricer.deals.verdict import verdict
 
-        suffix = Path(name).suffix.lower()
-        if suffix not in TABULAR or format not in ("json", "csv"):
-            raise HTTPException(status_code=422, detail=f"give a .csv, .jsonl or .json file (got {name!r}) and "
-                                                        f"format json or csv (got {format!r})")
+        name, data = await uploaded_file(request, name)
+        suffix = file_suffix(request.headers.get("content-type", ""), name)
         try:
-            rows = tabular_rows(name, await request.body(), suffix)
+            rows = tabular_rows(name, data, suffix)
         except PricerError as e:
-            raise HTTPException(status_code=422, detail=str(e)) from None
+            raise HTTPException(status_code=422, detail=str(e)[:500]) from None
         rows = [r for r in rows if (r["title"] or r["description"])]
         if not rows:
             raise HTTPException(status_code=422, detail=f"{name}: no products (rows with a title or a description)")
@@ -147,10 +156,10 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             table.append(line)
         if format == "csv":
             return Response(table_csv(table), media_type="text/csv", headers={
-                "Content-Disposition": f'attachment; filename="{Path(name).stem}-priced.csv"'})
+                "Content-Disposition": f'attachment; filename="{safe_file_stem(name)}-priced.csv"'})
         return {"rows": table, "model": model_name}
 
-    @app.get("/v1/deals")
+    @app.get("/v1/deals", responses={404: {"model": ErrorOut, "description": "No deal sources were given"}})
     async def current_deals():
         """The offers of `pricer serve --deals`, best estimated discount first (rescanned every --deals-every s)."""
         if not deal_sources:
@@ -173,15 +182,15 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
         a request names)."""
         return {"object": "list", "data": [{"id": model_name, "object": "model", "created": started, "owned_by": "pricer"}]}
 
-    @app.post("/v1/chat/completions")
+    @app.post("/v1/chat/completions", responses={200: {"content": {"application/json": {}, "text/event-stream": {}},
+                                                          "description": "The reply, or with `stream` its events"}})
     async def chat(request: ChatIn):
         """OpenAI-compatible: the last user message is the product (a course or frontier prompt's question and similar
         products are left out, so the chat prices the text the page would); the reply is `Price is $X.XX`, streamed
         as server-sent events with `stream: true`."""
         users = [product_text_of_prompt(m.text()) for m in request.messages if m.role == "user"]
-        if not users or not users[-1]:
-            raise HTTPException(status_code=422, detail="no user message with a product in it")
-        (result,) = await priced([users[-1][:MAX_TEXT_CHARS]])
+        product = users[-1][:MAX_TEXT_CHARS] if users and users[-1].strip() else None
+        result = (await priced([product]))[0] if product else {"price": None}
         content = f"Price is ${result['price']:.2f}" if result["price"] is not None else "I cannot tell."
         prompt_tokens = sum(len(m.text().split()) for m in request.messages)
         usage = {"prompt_tokens": prompt_tokens, "completion_tokens": 4, "total_tokens": prompt_tokens + 4}
@@ -196,9 +205,11 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             "usage": usage,
         }
 
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError):
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError):
+        """FastAPI's answer without the `input` it would echo back (a large body would come back whole)."""
+        issues = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")} for e in exc.errors()]
+        return JSONResponse(status_code=422, content={"detail": issues[:20]})
 
     return app
 
@@ -212,8 +223,46 @@ def table_csv(rows: list[dict]) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({k: spreadsheet_safe(v) for k, v in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet would run as a formula, with a leading quote (OWASP's CSV injection advice)."""
+    return "'" + value if isinstance(value, str) and value.startswith(("=", "+", "-", "@", "\t", "\r")) else value
+
+
+def safe_file_stem(name: str) -> str:
+    """A file name's stem fit for a Content-Disposition header: letters, digits, dot, dash and underscore only."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", Path(name.replace("\\", "/")).stem)[:100] or "products"
+
+
+def file_suffix(content_type: str, name: str) -> str:
+    """How to read an uploaded file: its declared type where that says, else its name's suffix."""
+    declared = content_type.split(";")[0].strip().lower()
+    by_type = {"text/csv": ".csv", "application/json": ".json", "application/jsonl": ".jsonl",
+               "application/x-ndjson": ".jsonl", "application/jsonlines": ".jsonl"}
+    if declared in by_type:
+        return by_type[declared]
+    suffix = Path(name).suffix.lower()
+    if suffix not in (".csv", ".json", ".jsonl"):
+        raise HTTPException(status_code=422, detail=f"give a .csv, .jsonl or .json file (got {safe_file_stem(name)}"
+                                                    f"{re.sub(r'[^A-Za-z0-9.]', '', suffix)[:10]})")
+    return suffix
+
+
+async def uploaded_file(request: Request, name: str) -> tuple[str, bytes]:
+    """(file name, bytes) of an upload: the body itself, or the `file` field of a multipart form."""
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        return name, await request.body()
+    try:
+        form = await request.form(max_files=1, max_fields=10)
+    except Exception as e:  # a broken form is the client's mistake, whatever the parser raised
+        raise HTTPException(status_code=422, detail=f"not a readable multipart form ({type(e).__name__})") from None
+    upload = form.get("file")
+    if upload is None or isinstance(upload, str):
+        raise HTTPException(status_code=422, detail="a multipart upload needs its file in the field `file`")
+    return upload.filename or name, await upload.read()
 
 
 def chat_events(head: dict, content: str, usage: dict | None):
