@@ -182,7 +182,11 @@ def test_without_the_api_key_v1_is_refused_and_health_stays_open(served_with_key
             openai.OpenAI(base_url=f"{served_with_key}/v1", api_key=key or "x", max_retries=0).models.list()
     bare = httpx.post(f"{served_with_key}/v1/price", json={"text": "A cordless drill"})
     assert bare.status_code == 401 and "Authorization: Bearer" in bare.json()["detail"]
-    assert httpx.get(f"{served_with_key}/health").json()["status"] == "ok"
+    assert httpx.get(f"{served_with_key}/health").json() == {"status": "ok", "auth": True}  # nothing more
+    for document in ("/docs", "/redoc", "/openapi.json", "/v1/status"):
+        assert httpx.get(f"{served_with_key}{document}").status_code == 401, document
+    status = httpx.get(f"{served_with_key}/v1/status", headers={"Authorization": "Bearer sk-test"}).json()
+    assert status["model"] == "m" and status["auth"] is True
     keyed = httpx.post(f"{served_with_key}/v1/price", json={"text": "A cordless drill"}, headers={"Authorization": "Bearer sk-test"})
     assert keyed.status_code == 200 and keyed.json()["price"] > 0 and keyed.json()["model"] == "m"
 
@@ -234,3 +238,72 @@ def test_bad_bodies_are_422_without_the_input_echoed(service):
     assert empty.status_code == 200 and empty.json()["choices"][0]["message"]["content"] == "I cannot tell."
     blank_title = httpx.post(f"{service}/v1/price", json={"text": "A lamp", "title": "  "})
     assert blank_title.status_code == 422 and "title is blank" in blank_title.text
+
+
+def test_a_small_request_is_batched_before_the_rest_of_a_bulk_one(tfidf):
+    import asyncio
+    import time
+
+    from pricer.serving.workers import MicroBatcher
+
+    batches = []
+
+    def predict(texts):  # the real model, a little slower per batch, as a larger one would be
+        batches.append(list(texts))
+        time.sleep(0.02)
+        return tfidf.predict_details(texts)
+
+    async def scenario():
+        batcher = MicroBatcher(predict, max_size=64)
+        batcher.start()
+        bulk = asyncio.create_task(batcher.submit([f"desk lamp model {i}" for i in range(1000)]))  # a file
+        while not batches:
+            await asyncio.sleep(0.001)
+        (single,) = await batcher.submit(["garden hose, 50 ft"])
+        results = await bulk
+        await batcher.stop()
+        return single, results
+
+    single, results = asyncio.run(scenario())
+    at = next(n for n, batch in enumerate(batches) if "garden hose, 50 ft" in batch)
+    assert at <= 2 and len(batches) >= 16 and len(results) == 1000 and single["price"] > 0
+
+
+@pytest.mark.slow
+def test_slow_clients_are_cut_and_configuration_mistakes_are_one_line(tfidf, tmp_path):
+    import time
+
+    tfidf.save(tmp_path / "m")
+    with pricer_serve("--model", tmp_path / "m") as url:
+        port = int(url.rsplit(":", 1)[1])
+        slow = [socket.create_connection(("127.0.0.1", port)) for _ in range(50)]
+        start = time.time()
+        open_ones = list(slow)
+        while open_ones and time.time() - start < 30:  # a byte a second: never a whole request head
+            for s in list(open_ones):
+                try:
+                    s.sendall(b"G")
+                    s.settimeout(0.01)
+                    if s.recv(1) == b"":
+                        open_ones.remove(s)
+                except (BlockingIOError, socket.timeout):
+                    pass
+                except OSError:
+                    open_ones.remove(s)
+            time.sleep(1.0)
+        cut_after = time.time() - start
+        assert httpx.post(f"{url}/v1/price", json={"text": "garden hose"}).status_code == 200
+        for s in slow:
+            s.close()
+        assert not open_ones and cut_after < 20, f"{len(open_ones)} slow connections still open after {cut_after:.0f} s"
+
+        busy = run_cli("serve", "--model", tmp_path / "m", "--port", port)
+        assert busy.returncode == 2 and len(busy.stderr.strip().splitlines()) == 1 and "another --port" in busy.stderr
+
+    empty_key = run_cli("serve", "--model", tmp_path / "m", "--port", free_port(), env={"PRICER_API_KEY": ""})
+    assert empty_key.returncode == 2 and "API key is empty" in empty_key.stderr
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "thesis.tex").write_text("years of work")
+    refused = run_cli("fit", "constant-mean", "--train", tmp_path / "m" / "pricer.json", "--out", tmp_path / "notes")
+    assert refused.returncode == 2 and "not a pricer model" in refused.stderr
+    assert sorted(p.name for p in (tmp_path / "notes").iterdir()) == ["thesis.tex"]

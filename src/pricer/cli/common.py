@@ -1,10 +1,13 @@
 """What the commands share: the `pricer` app and its sub-apps, the consoles, option types, reading items."""
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
 from typer.core import TyperCommand
+
+from pricer.errors import PricerError
 
 HELP = """pricer: estimate a product's price from its text, and judge offers against it.
 
@@ -75,3 +78,16 @@ def _read(spec: str, text_col: str = "text", price_col: str = "price"):
     if report.skipped or report.truncated:
         err.print(f"[yellow]{report.summary()}[/]", soft_wrap=True)
     return items
+
+
+PRICER_MARKS = ("pricer.json", "train_config.json", "run", "index")  # what a model or a training run of pricer holds
+
+
+def check_out_folder(out: Path) -> None:
+    """--out is a new or empty folder, or one pricer wrote (a model or a run to resume): never a folder of other
+    files that saving would overwrite."""
+    if out.exists() and not out.is_dir():
+        raise PricerError(f"--out {out}: a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not any((out / mark).exists() for mark in PRICER_MARKS) \
+            and not any(out.glob("checkpoint-*")):
+        raise PricerError(f"--out {out}: a folder with other files in it, not a pricer model; give a new or empty folder")

@@ -7,7 +7,8 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, console, dollars, err,
+    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, check_out_folder, console, dollars,
+    err,
 )
 from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
@@ -27,6 +28,7 @@ def fit(
     """Fit a predictor on training items and save it."""
     from pricer.predictors.registry import make_predictor
 
+    check_out_folder(out)
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     if kind != "ensemble" and members:
         raise PricerError("--members goes with `pricer fit ensemble`")
@@ -94,6 +96,7 @@ def train(
                  push_to_hub=push_to_hub)
     settings.update({k: v for k, v in flags.items() if v is not None})
     settings.update(parse_overrides(ctx.args))
+    check_out_folder(out)
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     run_dir = run_training(items, out, TrainConfig(**settings))
     console.print(f"trained on {len(items):,} items; evaluate with: pricer eval --model {run_dir} --data FILE")

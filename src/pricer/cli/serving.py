@@ -1,11 +1,13 @@
 """`pricer serve` and `pricer loadtest`: the service and its bounded load test."""
 
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from pricer.cli.common import DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, TrustOpt, _read, app, console
+from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
 
 
@@ -33,6 +35,12 @@ def serve(
     import uvicorn
 
     from pricer.serving.app import create_app
+    from pricer.serving.middleware import HeadDeadlineH11Protocol
+
+    if (api_key is not None and not api_key.strip()) or os.environ.get("PRICER_API_KEY", "x").strip() == "":
+        raise PricerError("the API key is empty (PRICER_API_KEY or --api-key): give a key, or unset it to serve "
+                          "without one")
+    check_port_free(host, port)
 
     price_index = None
     if index is not None:
@@ -44,7 +52,7 @@ def serve(
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
                      max_body_bytes=max_body_bytes, index=price_index, deal_sources=deals, deals_every=deals_every)
     console.print(f"pricer page: http://{host}:{port}/")
-    uvicorn.run(app, host=host, port=port)
+    uvicorn.run(app, host=host, port=port, http=HeadDeadlineH11Protocol, timeout_keep_alive=5)
 
 
 @app.command("loadtest")
@@ -64,3 +72,16 @@ def loadtest_cmd(
     )
     if stats["errors"]:
         raise typer.Exit(1)
+
+
+def check_port_free(host: str, port: int) -> None:
+    """One line before loading anything, instead of uvicorn's report after the model is loaded."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise PricerError(f"cannot listen on {host}:{port} ({e.strerror}): is another server there? "
+                              "Give another --port") from None

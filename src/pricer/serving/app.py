@@ -8,7 +8,8 @@ service's own model, so the frontier predictor or any OpenAI client can be point
 The model is loaded once. Requests that arrive together are gathered into one batch on the way to the model; when the
 model fails on a batch, its items are retried one by one, so only the request that made it fail gets the error.
 Facing a network: request bodies over a limit are refused (413) before they are read whole, and with an API key set,
-every /v1/ route wants `Authorization: Bearer KEY` (401 without it) while /health stays open.
+every /v1/ route and the API's documents (/docs, /redoc, /openapi.json) want `Authorization: Bearer KEY` (401
+without it) while /health stays open and says only that the service is up.
 This module holds the routes; the request bodies are in schemas.py, the body limit in middleware.py, the batcher and
 the board of deals in workers.py.
 """
@@ -68,7 +69,7 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
     started = int(time.time())
 
     async def check_api_key(request: Request, call_next):
-        if request.url.path.startswith("/v1/"):
+        if request.url.path.startswith("/v1/") or request.url.path in KEYED_DOCS:
             given = request.headers.get("authorization", "")
             if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
                 reason = "a wrong API key" if given else "no API key"
@@ -98,10 +99,20 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             stats["failures"] += 1
             raise HTTPException(status_code=500, detail=f"the model failed on this request: {type(e).__name__}: {e}")
 
-    @app.get("/health")
-    async def health():
+    def status() -> dict:
         return {"status": "ok", "model": model_name, "kind": predictor.kind, "version": __version__,
                 "auth": bool(api_key), "index": index is not None, "deals": bool(deal_sources), **stats}
+
+    @app.get("/health")
+    async def health():
+        """That the service is up; without an API key also what /v1/status says."""
+        return {"status": "ok", "auth": True} if api_key else status()  # open to anyone: with a key, nothing to use
+
+    @app.get("/v1/status")
+    async def service_status():
+        """The model served (name, kind), pricer's version, whether a key, an index and deals are in use, and the
+        requests, items and failures so far."""
+        return status()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def page():
@@ -215,6 +226,7 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
 
 
 MAX_FILE_ROWS = 10_000
+KEYED_DOCS = {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}  # with a key, the API's map wants it too
 PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 
 

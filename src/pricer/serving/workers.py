@@ -2,15 +2,19 @@
 of deals rescanned through it."""
 
 import asyncio
+import itertools
 import time
 
 
 class MicroBatcher:
-    """Gathers the texts of concurrent requests into batches of up to max_size, waiting at most max_wait seconds."""
+    """Gathers the texts of concurrent requests into batches of up to max_size, waiting at most max_wait seconds.
+    A request of more than max_size texts (a file, a deal scan) is bulk: every batch takes the texts of smaller
+    requests first, so one product is never queued behind a file of ten thousand."""
 
     def __init__(self, predict_batch, max_size: int = 64, max_wait: float = 0.005):
         self.predict_batch, self.max_size, self.max_wait = predict_batch, max_size, max_wait
-        self.queue: asyncio.Queue = asyncio.Queue()
+        self.queue: asyncio.PriorityQueue = asyncio.PriorityQueue()  # (0 small or 1 bulk, arrival, text, future)
+        self.arrivals = itertools.count()
         self.task: asyncio.Task | None = None
 
     def start(self):
@@ -21,10 +25,10 @@ class MicroBatcher:
             self.task.cancel()
 
     async def submit(self, texts: list[str]) -> list[dict]:
-        futures = []
+        futures, bulk = [], int(len(texts) > self.max_size)
         for text in texts:
             future = asyncio.get_running_loop().create_future()
-            await self.queue.put((text, future))
+            self.queue.put_nowait((bulk, next(self.arrivals), text, future))
             futures.append(future)
         return list(await asyncio.gather(*futures))
 
@@ -38,7 +42,7 @@ class MicroBatcher:
                     pending.append(await asyncio.wait_for(self.queue.get(), max(deadline - loop.time(), 0)))
                 except asyncio.TimeoutError:
                     break
-            pending = [(t, f) for t, f in pending if not f.done()]  # a client that went away
+            pending = [(t, f) for _, _, t, f in pending if not f.done()]  # (not those of a client that went away)
             if not pending:
                 continue
             try:
