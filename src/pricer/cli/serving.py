@@ -49,6 +49,10 @@ def serve(
         price_index = PriceIndex.load(index)
     predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=max_batch, liger=liger,
                                trust_model=trust_model)
+    import gc
+
+    gc.collect()
+    gc.freeze()  # the model's objects (TF-IDF: a vocabulary of many thousand strings) out of every later collection's walk
     app = create_app(predictor, Path(model.rstrip("/")).name, max_batch=max_batch, api_key=api_key,
                      max_body_bytes=max_body_bytes, index=price_index, deal_sources=deals, deals_every=deals_every)
     console.print(f"pricer page: http://{host}:{port}/")
