@@ -175,13 +175,14 @@ def test_deals_command_on_the_real_offers(model_dir, tmp_path):
     finally:
         receiver.close()
     assert first.returncode == 0, first.stderr[-2000:]
-    assert "153 offers from 1 source" in first.stdout and " new" in first.stdout and "good deal" in first.stdout
+    assert "148 offers from 1 source" in first.stdout and " new" in first.stdout and "good deal" in first.stdout
+    assert "5 whose price is not the product's skipped" in first.stdout and "Mint Mobile" not in first.stdout
     new = int(first.stdout.split(" new")[0].rsplit("; ", 1)[1])
     assert new > 0 and len(receiver.received) == new and len({r["url"] for r in receiver.received}) == new
     assert f"{new} sent to the webhook" in first.stdout
-    assert second.returncode == 0 and f"no new deals ({new} already surfaced before)" in second.stdout
+    assert second.returncode == 0 and f"no new deals ({new} already surfaced before; --forget lists them again)" in second.stdout
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert len(rows) == 153 and {"title", "url", "offer", "estimate", "discount"} <= set(rows[0])
+    assert len(rows) == 148 and {"title", "url", "offer", "estimate", "discount"} <= set(rows[0])
     assert [r["discount"] for r in rows] == sorted((r["discount"] for r in rows), reverse=True)
 
 
@@ -218,7 +219,7 @@ def test_watch_repeats_until_interrupted(model_dir, tmp_path):
     err = "".join(lines)
     assert code == 0, err[-2000:]
     scans = [line for line in lines if "offers from 1 source" in line]
-    assert len(scans) >= 3 and "2 new" in scans[0] and "no new deals (2 already surfaced before)" in scans[1]
+    assert len(scans) >= 3 and "2 new" in scans[0] and "no new deals (2 already surfaced before;" in scans[1]
     assert len(out.splitlines()) == 2 and "stopped after" in err and "Traceback" not in err
 
 
@@ -313,3 +314,17 @@ def test_a_finder_killed_while_sending_loses_nothing_and_repeats_only_with_the_s
     for body, key in zip(receiver.received, receiver.keys):
         by_url.setdefault(body["url"], set()).add(key)
     assert sorted(by_url) == sorted(printed) and all(len(keys) == 1 for keys in by_url.values())
+
+
+def test_offers_whose_price_is_not_the_products_are_skipped_with_their_reason():
+    from conftest import shared_data
+    from pricer.deals.offers import not_a_price
+
+    read = read_offers(str(shared_data() / "deals" / "offers.jsonl"))  # the 153 real dealnews offers
+    assert read.not_a_price == {"a phone plan": 1, "a subscription": 1, "a discount, not a price": 3}
+    assert len(read.offers) == 148 and not any("Mint Mobile" in o.title for o in read.offers)  # "$1" with a plan
+    assert not any(o.price in (80, 350, 500) and "Samsung" in o.title for o in read.offers)  # "$350 off" at $350
+    assert not_a_price("AirPods Pro 2 with a new line", "", 189) == "a phone plan"
+    assert not_a_price("Galaxy S25 for $299.99 with trade-in", "", 299.99) == "a trade-in price"
+    assert not_a_price("$25 Amazon eGift Card", "", 25) == "a gift card"
+    assert not_a_price("Cordless drill for $89 ($40 off)", "https://shop.example/drill-40-off", 89) is None

@@ -52,7 +52,8 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
     products = read_items(f"{amazon / 'dev.jsonl'}[:6]")
     upload = tmp_path / "products.csv"
     upload.write_text("title,description,price\n" + "".join(
-        f'"{p.title.replace(chr(34), "")}","{p.text[:200].replace(chr(34), "")}",{p.price:.2f}\n' for p in products))
+        f'"{p.title.replace(chr(34), "")}","{p.text[:200].replace(chr(34), "")}",{p.price:.2f}\n' for p in products)
+        + "=SUM(A1:A2),a desk lamp whose title a spreadsheet would run,12.00\n")
     browser = chromium()
     try:
         wait = WebDriverWait(browser, 60)
@@ -71,8 +72,10 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
         browser.find_element(By.ID, "estimate-btn").click()
         wait.until(lambda b: "401" in b.find_element(By.ID, "estimate-error").text)  # no key yet: refused, and said so
 
+        assert "wants its API key" in browser.find_element(By.ID, "model").text  # /health says no more than that
         key.send_keys(KEY)
         browser.execute_script("document.getElementById('key').dispatchEvent(new Event('change'))")
+        wait.until(lambda b: "model tfidf (tfidf)" in b.find_element(By.ID, "model").text)  # from /v1/status, keyed
         browser.find_element(By.ID, "estimate-btn").click()
         wait.until(lambda b: b.find_element(By.ID, "estimate").text.startswith("$"))
         estimate = float(browser.find_element(By.ID, "estimate").text.strip("$").replace(",", ""))
@@ -95,7 +98,7 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
 
         browser.find_element(By.ID, "file").send_keys(str(upload))
         browser.find_element(By.ID, "batch-btn").click()
-        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#batch tbody tr")) == 6)
+        wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#batch tbody tr")) == 7)
         first_row = browser.find_elements(By.CSS_SELECTOR, "#batch tbody tr")[0].text
         assert products[0].title[:20] in first_row and f"${products[0].price:,.2f}" in first_row
         link = browser.find_element(By.ID, "download")
@@ -103,10 +106,11 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
         csv_text = browser.execute_async_script(
             "const done = arguments[0]; fetch(document.getElementById('download').href).then(r => r.text()).then(done);")
         lines = csv_text.strip().splitlines()
-        assert lines[0] == "title,offer,estimate,low,high,discount,verdict" and len(lines) == 7
+        assert lines[0] == "title,offer,estimate,low,high,discount,verdict" and len(lines) == 8
+        assert lines[-1].startswith("'=SUM(A1:A2),12,")  # a formula's cell escaped (OWASP's CSV injection advice)
 
         wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#deals tbody tr a")) > 0)
-        assert "153 offers from 1 source" in browser.find_element(By.ID, "deals-summary").text
+        assert "148 offers from 1 source" in browser.find_element(By.ID, "deals-summary").text
         deals = browser.find_elements(By.CSS_SELECTOR, "#deals tbody tr a")
         assert deals[0].get_attribute("href").startswith("https://www.dealnews.com/")
 

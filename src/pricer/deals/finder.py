@@ -23,7 +23,8 @@ class Report:
         if self.new:
             parts.append(f"{len(self.new):,} new" + (f", {repeated:,} already surfaced before" if repeated else ""))
         else:
-            parts.append(f"no new deals ({repeated:,} already surfaced before)" if repeated else "no deals")
+            parts.append(f"no new deals ({repeated:,} already surfaced before; --forget lists them again)" if repeated
+                         else "no deals")
         return "; ".join(parts)
 
 

@@ -10,8 +10,9 @@ import io
 import json
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pricer.errors import PricerError
 from pricer.data.items import parse_price
@@ -48,6 +49,34 @@ class OfferRead:
     offers: list[Offer]
     no_price: int = 0  # entries skipped because no price could be read
     no_text: int = 0   # entries without a title or a description
+    not_a_price: dict = field(default_factory=dict)  # reason -> entries whose price is not what the product costs
+
+
+# Offers whose figure is not what the product costs, found in the title or the offer's URL (deal sites put the terms
+# in it: ".../Galaxy-A16-Mint-Mobile-Android-Phone-for-1-a-year-of-Unlimited..."). Checked in this order.
+NOT_A_PRICE = {
+    "a phone plan": re.compile(r"\bon (?:mint|visible|verizon|at&t|t-mobile|boost|cricket|metro|tracfone|straight talk)"
+                               r"(?: mobile| wireless)?\b|\bwith (?:a |an )?(?:new )?(?:line|plan|activation)\b|/mo\b|"
+                               r"\bper month\b|\ba month of\b", re.I),
+    "a trade-in price": re.compile(r"\bwith (?:a |an )?(?:eligible )?trade-?in\b", re.I),
+    "a subscription": re.compile(r"\bsubscription\b|\blifetime access\b|\bmembership\b", re.I),
+    "a gift card": re.compile(r"\be?-?gift ?cards?\b", re.I),
+}
+_AMOUNT_OFF = re.compile(r"\$?(\d{1,3}(?:[ ,]\d{3})+|\d+)(?:\.(\d{2}))?\s+off\b", re.I)
+
+
+def not_a_price(title: str, url: str, price: float) -> str | None:
+    """Why an offer's price is not what the product costs (a plan, a trade-in, a subscription, a gift card, or the
+    figure being the discount itself: "$350 off" offered at $350); None for a product's price."""
+    slug = re.sub(r"[-_/]+", " ", urlparse(url).path) if url else ""
+    text = f"{title} {slug}"
+    for reason, pattern in NOT_A_PRICE.items():
+        if pattern.search(text):
+            return reason
+    for whole, cents in _AMOUNT_OFF.findall(text):
+        if abs(float(re.sub(r"[ ,]", "", whole) + "." + (cents or "0")) - price) < 0.01:
+            return "a discount, not a price"
+    return None
 
 
 def read_offers(source: str) -> OfferRead:
@@ -67,6 +96,8 @@ def read_offers(source: str) -> OfferRead:
             read.no_text += 1
         elif price is None:
             read.no_price += 1
+        elif reason := not_a_price(title, str(row.get("url") or ""), price):
+            read.not_a_price[reason] = read.not_a_price.get(reason, 0) + 1
         else:
             title = title or description.split(". ")[0]
             read.offers.append(Offer(title, description, price, str(row.get("url") or "")))

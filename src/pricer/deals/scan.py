@@ -54,6 +54,13 @@ class Scan:
         parts = [f"{self.offers:,} offers from {len(self.reads)} source{'s' * (len(self.reads) != 1)}"]
         if self.no_price:
             parts.append(f"{self.no_price:,} without a readable price or text skipped")
+        reasons = {}
+        for read in self.reads:
+            for reason, n in read.not_a_price.items():
+                reasons[reason] = reasons.get(reason, 0) + n
+        if reasons:
+            parts.append(f"{sum(reasons.values()):,} whose price is not the product's skipped ("
+                         + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) + ")")
         if self.unpriced:
             parts.append(f"{self.unpriced:,} the model could not price")
         return "; ".join(parts)
