@@ -328,3 +328,15 @@ def test_offers_whose_price_is_not_the_products_are_skipped_with_their_reason():
     assert not_a_price("Galaxy S25 for $299.99 with trade-in", "", 299.99) == "a trade-in price"
     assert not_a_price("$25 Amazon eGift Card", "", 25) == "a gift card"
     assert not_a_price("Cordless drill for $89 ($40 off)", "https://shop.example/drill-40-off", 89) is None
+
+
+def test_min_discount_in_dollars_or_a_percent_of_the_estimate():
+    from pricer.deals.scan import Threshold
+
+    deals = [_deal(n) for n in range(3)]  # offers $10-$12 against estimates $40-$42: $30 (75%, 74%, 71%) below
+    assert [Threshold.of(v).met_by(deals[0]) for v in ("30", "$30", 30.01, "75%", "75.1%", "-5")] == \
+        [True, True, False, True, False, True]
+    assert str(Threshold.of("30%")) == "30% of the estimate" and str(Threshold.of("1,000")) == "$1,000.00"
+    for bad in ("thirty", "30%%", "nan", ""):
+        with pytest.raises(PricerError, match="--min-discount"):
+            Threshold.of(bad)

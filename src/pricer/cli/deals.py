@@ -15,7 +15,7 @@ from pricer.predictors.registry import load_predictor
 def deals(
     sources: Annotated[list[str], typer.Argument(metavar="SOURCE...", help="RSS/Atom feeds (URL or file) or .json/.jsonl/.csv files of offers (title, description, price, url).")],
     model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
-    min_discount: Annotated[float, typer.Option(help="Show deals at least this many dollars below the estimate (negative: more).")] = 0.0,
+    min_discount: Annotated[str, typer.Option(help="Show deals at least this far below the estimate: dollars (50) or a percent of the estimate (30%); negative lets dearer offers in.")] = "0",
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per deal instead of a table.")] = False,
     memory: Annotated[Optional[Path], typer.Option(help="SQLite file of the deals already surfaced [default: CACHE/deals.sqlite].")] = None,
     forget: Annotated[bool, typer.Option(help="Neither read nor write the memory: every deal is new.")] = False,
@@ -35,8 +35,10 @@ def deals(
 
     from pricer.deals.finder import find_deals
     from pricer.deals.memory import DealMemory, default_memory
+    from pricer.deals.scan import Threshold
     from pricer.deals.notify import Webhook
 
+    threshold = Threshold.of(min_discount)
     if watch is not None and watch <= 0:
         raise PricerError(f"--watch {watch}: give a positive number of seconds")
     if watch is not None:
@@ -59,7 +61,7 @@ def deals(
             try:
                 with Progress(console=err, transient=True) as bar:
                     task = bar.add_task("pricing offers", total=None)
-                    report = find_deals(sources, predictor, min_discount, store, webhook, say=err.print, show=show,
+                    report = find_deals(sources, predictor, threshold, store, webhook, say=err.print, show=show,
                                         progress=lambda done, total: bar.update(task, completed=done, total=total))
             except PricerError as e:
                 if watch is None:
@@ -68,7 +70,7 @@ def deals(
                 time.sleep(watch)
                 continue
             scans += 1
-            (err if json_lines else console).print(report.summary(min_discount)
+            (err if json_lines else console).print(report.summary(threshold)
                                                    + (f"; {report.sent} sent to the webhook" if webhook else ""),
                                                    soft_wrap=True)
             if watch is None:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 from pricer.deals.memory import DealMemory
 from pricer.deals.notify import Webhook
-from pricer.deals.scan import Deal, Scan, scan
+from pricer.deals.scan import Deal, Scan, Threshold, scan
 
 
 @dataclass
@@ -16,9 +16,9 @@ class Report:
     sent: int = 0
     waiting: int = 0   # deals the webhook has still to receive
 
-    def summary(self, min_discount: float) -> str:
+    def summary(self, min_discount: "float | str | Threshold") -> str:
         parts = [self.scan.summary()]
-        parts.append(f"{len(self.above):,} at a discount of ${min_discount:,.2f} or more")
+        parts.append(f"{len(self.above):,} at a discount of {Threshold.of(min_discount)} or more")
         repeated = len(self.above) - len(self.new)
         if self.new:
             parts.append(f"{len(self.new):,} new" + (f", {repeated:,} already surfaced before" if repeated else ""))
@@ -28,7 +28,7 @@ class Report:
         return "; ".join(parts)
 
 
-def find_deals(sources: list[str], predictor, min_discount: float = 0.0, memory: DealMemory | None = None,
+def find_deals(sources: list[str], predictor, min_discount: "float | str | Threshold" = 0.0, memory: DealMemory | None = None,
                webhook: Webhook | None = None, progress=None, say=print, show=None) -> Report:
     """One scan. show(deals) is called with the new deals before they count as shown (and before any is sent), so a
     run cut short shows them on a later scan instead of never."""

@@ -4,6 +4,7 @@ import math
 from dataclasses import dataclass, field
 
 from pricer.deals.offers import Offer, OfferRead, read_offers
+from pricer.errors import PricerError
 from pricer.deals.verdict import verdict
 
 BATCH = 256
@@ -65,8 +66,40 @@ class Scan:
             parts.append(f"{self.unpriced:,} the model could not price")
         return "; ".join(parts)
 
-    def above(self, min_discount: float) -> list[Deal]:
-        return [d for d in self.deals if d.discount >= min_discount]
+    def above(self, min_discount: "float | Threshold") -> list[Deal]:
+        threshold = Threshold.of(min_discount)
+        return [d for d in self.deals if threshold.met_by(d)]
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """The least discount a deal must have: dollars below the estimate, or (percent) a share of the estimate."""
+
+    value: float = 0.0
+    percent: bool = False
+
+    @classmethod
+    def of(cls, given: "float | str | Threshold") -> "Threshold":
+        """50, "50", "$50" (dollars) or "30%" (of the estimate); negative values let overpriced offers in."""
+        if isinstance(given, Threshold):
+            return given
+        text = str(given).strip().replace("$", "").replace(",", "")
+        percent = text.endswith("%")
+        try:
+            value = float(text[:-1] if percent else text)
+        except ValueError:
+            raise PricerError(f"--min-discount {given!r}: give dollars (50) or a percent of the estimate (30%)") from None
+        if not math.isfinite(value):
+            raise PricerError(f"--min-discount {given!r}: give a finite number")
+        return cls(value, percent)
+
+    def met_by(self, deal: Deal) -> bool:
+        if self.percent:
+            return deal.estimate > 0 and 100 * deal.discount / deal.estimate >= self.value
+        return deal.discount >= self.value
+
+    def __str__(self) -> str:
+        return f"{self.value:g}% of the estimate" if self.percent else f"${self.value:,.2f}"
 
 
 def price_offers(predictor, offers: list[Offer], progress=None) -> tuple[list[Deal], int]:
