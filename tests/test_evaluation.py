@@ -7,7 +7,7 @@ import pytest
 from conftest import PRICER, no_deprecated_calls, run_cli
 from pricer import PricerError
 from pricer.data.items import Item
-from pricer.evaluation.tester import GREEN, ORANGE, RED, colour_for, evaluate, summarize
+from pricer.evaluation.tester import GREEN, ORANGE, RED, colour_for, evaluate, score_item, summarize
 from pricer.predictors.base import Predictor
 
 
@@ -139,3 +139,16 @@ def test_eval_and_leaderboard_commands(tmp_path, amazon):
     assert (tmp_path / "board.png").read_bytes()[:4] == b"\x89PNG"
     missing = run_cli("leaderboard", tmp_path / "nothing")
     assert missing.returncode == 2 and "no summary.json" in missing.stderr
+
+
+def test_interval_coverage_width_and_bands_from_the_rows():
+    rows = [score_item(i, Item(text=f"t{i}", price=truth, category=cat), truth * 1.1, {"low": low, "high": high})
+            for i, (truth, low, high, cat) in enumerate([(10, 8, 12, "A"), (40, 45, 90, "A"), (100, 50, 200, "B"),
+                                                         (300, 200, 400, "B"), (900, 100, 400, "B")])]
+    s = summarize(rows)
+    assert s["interval_coverage"] == pytest.approx(3 / 5) and s["interval_items"] == 5
+    assert s["interval_width"] == pytest.approx(2.0)  # high/low: 1.5, 2, 4, 2, 4
+    assert s["interval_coverage_by_band"] == {"under $50": {"n": 2, "coverage": 0.5}, "$50-200": {"n": 1, "coverage": 1.0},
+                                              "$200-500": {"n": 1, "coverage": 1.0}, "over $500": {"n": 1, "coverage": 0.0}}
+    assert s["interval_coverage_by_category"]["B"] == {"n": 3, "coverage": pytest.approx(2 / 3)}
+    assert "interval_coverage" not in summarize([score_item(0, Item(text="t", price=5.0), 5.0)])

@@ -37,16 +37,17 @@ def test_prompts_built_in_a_batch_are_those_built_one_by_one_and_fit_their_budge
 
 @pytest.mark.slow
 def test_eval_of_a_run_that_writes_prices_with_every_decoder(priced_run, amazon, tmp_path):
-    """greedy through the real command; the other decoders through the same evaluation in this process (a new
+    """median through the real command; the other decoders through the same evaluation in this process (a new
     process per decoder would spend its time importing transformers). Every decoder reads a price for every item."""
     from pricer.evaluation.tester import evaluate
 
     items = read_items(f"{amazon / 'dev.jsonl'}[1250:1254]")
     result = run_cli("eval", "--model", priced_run, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "4",
-                     "--decode", "greedy", "--out", tmp_path / "greedy", "--quiet")
+                     "--decode", "median", "--out", tmp_path / "median", "--quiet")
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "80% interval: holds the price for" in " ".join(result.stdout.split())  # its coverage, printed
     predictor = load_predictor(priced_run)
-    for decode in ("topk", "mean", "median", "logmean"):
+    for decode in ("greedy", "topk", "mean", "logmean"):
         predictor.decode = decode
         evaluate(predictor, items, tmp_path / decode, name=decode)
     for decode in ("greedy", "topk", "mean", "median", "logmean"):
@@ -57,6 +58,9 @@ def test_eval_of_a_run_that_writes_prices_with_every_decoder(priced_run, amazon,
         assert all(math.isfinite(r["guess"]) and r["guess"] >= 0 and not r.get("no_price") for r in rows), decode
         if decode in ("mean", "median", "logmean"):
             assert all(0 < r["low"] < r["high"] for r in rows), decode
+            assert summary["interval_items"] == 4 and 0 <= summary["interval_coverage"] <= 1, decode
+        else:
+            assert "interval_coverage" not in summary, decode
     medians = [json.loads(line) for line in (tmp_path / "median" / "items.jsonl").read_text().splitlines()]
     assert all(r["low"] <= r["guess"] <= r["high"] for r in medians)  # the 10% and 90% points hold the 50% one
     means = [json.loads(line)["guess"] for line in (tmp_path / "mean" / "items.jsonl").read_text().splitlines()]

@@ -66,6 +66,10 @@ def print_summary(s: dict) -> None:
         f"RMSLE {s['rmsle']:.3f}, hits {s['hit_rate']:.1f}% over {s['n']} items"
         + (f", {s['no_price']} without a price" if s.get("no_price") else "")
     )
+    if "interval_coverage" in s:
+        bands = ", ".join(f"{band} {b['coverage']:.0%} of {b['n']}" for band, b in s["interval_coverage_by_band"].items())
+        console.print(f"80% interval: holds the price for {s['interval_coverage']:.1%} of {s['interval_items']} items, "
+                      f"median width x{s['interval_width']:.2f} (high/low); by price: {bands}")
     table = Table("category", "n", "error", "RMSLE", "hits", title="by category")
     for cat, m in s["by_category"].items():
         table.add_row(cat, str(m["n"]), f"${m['mae']:,.2f}", f"{m['rmsle']:.2f}", f"{m['hit_rate']:.1f}%")

@@ -84,7 +84,35 @@ def summarize(rows: list[dict], name: str = "") -> dict:
     for r in rows:
         by_category[r.get("category") or "unknown"].append(r)
     summary["by_category"] = {cat: _metrics(rs) for cat, rs in sorted(by_category.items())}
+    summary.update(interval_summary(rows))
     return summary
+
+
+PRICE_BANDS = (("under $50", 0, 50), ("$50-200", 50, 200), ("$200-500", 200, 500), ("over $500", 500, math.inf))
+
+
+def interval_summary(rows: list[dict]) -> dict:
+    """For a model that gives an 80% interval (low, high on its rows): the share of items whose true price lies in
+    it (interval_coverage, 0-1), the median of high/low (interval_width), and the coverage per price band and per
+    category. Nothing for a model without intervals."""
+    judged = [r for r in rows if r.get("low") is not None and r.get("high") is not None]
+    if not judged:
+        return {}
+
+    def coverage(subset):
+        return {"n": len(subset), "coverage": sum(r["low"] <= r["truth"] <= r["high"] for r in subset) / len(subset)}
+
+    bands = {name: [r for r in judged if low <= r["truth"] < high] for name, low, high in PRICE_BANDS}
+    categories = defaultdict(list)
+    for r in judged:
+        categories[r.get("category") or "unknown"].append(r)
+    return {
+        "interval_coverage": coverage(judged)["coverage"],
+        "interval_width": float(np.median([r["high"] / r["low"] for r in judged if r["low"] > 0] or [math.inf])),
+        "interval_items": len(judged),
+        "interval_coverage_by_band": {name: coverage(rs) for name, rs in bands.items() if rs},
+        "interval_coverage_by_category": {cat: coverage(rs) for cat, rs in sorted(categories.items())},
+    }
 
 
 def chart_title(name: str, summary: dict) -> str:
