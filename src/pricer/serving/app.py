@@ -25,7 +25,6 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from pathlib import Path
-
 from typing import Literal
 
 from fastapi import FastAPI, HTTPException, Request
@@ -35,6 +34,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingRes
 from pricer import PricerError, __version__
 from pricer.data.items import MAX_TEXT_CHARS, product_text_of_prompt
 from pricer.data.text import product_text
+from pricer.deals.offers import TABULAR, tabular_rows
 from pricer.serving.middleware import MAX_BODY_BYTES, BodyLimit
 from pricer.serving.schemas import FILE_BODY, BatchIn, ChatIn, ErrorOut, EstimateIn, ProductIn
 from pricer.serving.workers import DealBoard, MicroBatcher
@@ -141,7 +141,6 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
         """A CSV, JSONL or JSON file of products (title, description or text, optional price = the offer), sent as the
         request body (its type from Content-Type, else from `name`'s suffix) or as the `file` field of a form
         (`curl -F file=@products.csv`); answers the priced table as JSON, or as a CSV download with format=csv."""
-        from pricer.deals.offers import tabular_rows
         from pricer.deals.verdict import verdict
 
         name, data = await uploaded_file(request, name)
@@ -257,7 +256,7 @@ def file_suffix(content_type: str, name: str) -> str:
     if declared in by_type:
         return by_type[declared]
     suffix = Path(name).suffix.lower()
-    if suffix not in (".csv", ".json", ".jsonl"):
+    if suffix not in TABULAR:
         raise HTTPException(status_code=422, detail=f"give a .csv, .jsonl or .json file (got {safe_file_stem(name)}"
                                                     f"{re.sub(r'[^A-Za-z0-9.]', '', suffix)[:10]})")
     return suffix

@@ -1,7 +1,6 @@
 """The service's request bodies: what a product, an estimate, a batch and a chat look like, checked by pydantic."""
 
 import re
-
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
