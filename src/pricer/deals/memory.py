@@ -7,6 +7,7 @@ the receiver answered. A claim made by a process that has died is taken over by 
 late rather than never; a send cut short is sent again with the same Idempotency-Key, which a receiver can drop.
 """
 
+import contextlib
 import json
 import os
 import socket
@@ -44,8 +45,8 @@ def still_running(owner: str, claimed_at: float) -> bool:
         os.kill(int(pid), 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True
+    except PermissionError:  # alive, under another user
+        pass
     return True
 
 
@@ -67,29 +68,35 @@ class DealMemory:
     def _db(self):
         return closing(sqlite3.connect(self.path, timeout=30, isolation_level=None))
 
-    def claim(self, deals: list, notify: bool) -> list:
-        """The deals this process is to show, in the order given: those never seen, and those whose claimer died
-        before showing them. With notify, each also waits for the webhook until marked sent."""
-        claimed, now = [], time.time()
+    @contextlib.contextmanager
+    def _claiming(self):
+        """A write transaction taken at its start (BEGIN IMMEDIATE), so no other process reads what it then claims."""
         with self._db() as db:
             db.execute("BEGIN IMMEDIATE")
             try:
-                for d in deals:
-                    row = db.execute("SELECT shown, owner, claimed_at FROM deals WHERE key = ?", (d.key,)).fetchone()
-                    if row is None:
-                        db.execute("INSERT INTO deals (key, title, url, offer, estimate, discount, first_seen, notified, "
-                                   "record, shown, owner, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
-                                   (d.key, d.offer.title, d.offer.url, d.offer.price, d.estimate, d.discount, now,
-                                    0 if notify else 1, json.dumps(d.to_dict()), self.me, now))
-                    elif row[0] == 0 and row[1] != self.me and not still_running(row[1], row[2]):
-                        db.execute("UPDATE deals SET owner = ?, claimed_at = ? WHERE key = ?", (self.me, now, d.key))
-                    else:
-                        continue
-                    claimed.append(d)
+                yield db
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def claim(self, deals: list, notify: bool) -> list:
+        """The deals this process is to show, in the order given: those never seen, and those whose claimer died
+        before showing them. With notify, each also waits for the webhook until marked sent."""
+        claimed, now = [], time.time()
+        with self._claiming() as db:
+            for d in deals:
+                row = db.execute("SELECT shown, owner, claimed_at FROM deals WHERE key = ?", (d.key,)).fetchone()
+                if row is None:
+                    db.execute("INSERT INTO deals (key, title, url, offer, estimate, discount, first_seen, notified, "
+                               "record, shown, owner, claimed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)",
+                               (d.key, d.offer.title, d.offer.url, d.offer.price, d.estimate, d.discount, now,
+                                0 if notify else 1, json.dumps(d.to_dict()), self.me, now))
+                elif row[0] == 0 and row[1] != self.me and not still_running(row[1], row[2]):
+                    db.execute("UPDATE deals SET owner = ?, claimed_at = ? WHERE key = ?", (self.me, now, d.key))
+                else:
+                    continue
+                claimed.append(d)
         return claimed
 
     def mark_shown(self, deals: list) -> None:
@@ -100,19 +107,12 @@ class DealMemory:
         """(key, deal as JSON) of the deals no webhook has received yet and no live process is sending, oldest
         first; claimed for this process."""
         now = time.time()
-        with self._db() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = db.execute("SELECT key, record, owner, claimed_at FROM deals WHERE notified = 0 "
-                                  "ORDER BY first_seen").fetchall()
-                mine = [(key, record) for key, record, owner, at in rows
-                        if owner == self.me or not still_running(owner, at)]
-                db.executemany("UPDATE deals SET owner = ?, claimed_at = ? WHERE key = ?",
-                               [(self.me, now, key) for key, _ in mine])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+        with self._claiming() as db:
+            rows = db.execute("SELECT key, record, owner, claimed_at FROM deals WHERE notified = 0 "
+                              "ORDER BY first_seen").fetchall()
+            mine = [(key, record) for key, record, owner, at in rows if owner == self.me or not still_running(owner, at)]
+            db.executemany("UPDATE deals SET owner = ?, claimed_at = ? WHERE key = ?",
+                           [(self.me, now, key) for key, _ in mine])
         return [(key, json.loads(record)) for key, record in mine]
 
     def mark_sent(self, key: str) -> None:

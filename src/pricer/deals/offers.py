@@ -10,6 +10,7 @@ import io
 import json
 import re
 import time
+from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -49,7 +50,7 @@ class OfferRead:
     offers: list[Offer]
     no_price: int = 0  # entries skipped because no price could be read
     no_text: int = 0   # entries without a title or a description
-    not_a_price: dict = field(default_factory=dict)  # reason -> entries whose price is not what the product costs
+    not_a_price: Counter = field(default_factory=Counter)  # reason -> entries whose price is not the product's
 
 
 # Offers whose figure is not what the product costs, found in the title or the offer's URL (deal sites put the terms
@@ -91,16 +92,15 @@ def read_offers(source: str) -> OfferRead:
     read = OfferRead(source, [])
     for row in rows:
         title, description = clean(row.get("title")), clean(row.get("description"))
-        price = row.get("price")
+        price, url = row.get("price"), str(row.get("url") or "")
         if not title and not description:
             read.no_text += 1
         elif price is None:
             read.no_price += 1
-        elif reason := not_a_price(title, str(row.get("url") or ""), price):
-            read.not_a_price[reason] = read.not_a_price.get(reason, 0) + 1
+        elif reason := not_a_price(title, url, price):
+            read.not_a_price[reason] += 1
         else:
-            title = title or description.split(". ")[0]
-            read.offers.append(Offer(title, description, price, str(row.get("url") or "")))
+            read.offers.append(Offer(title or description.split(". ")[0], description, price, url))
     return read
 
 

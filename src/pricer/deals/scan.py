@@ -1,11 +1,12 @@
 """Price offers with a model and rank them by estimated discount (estimate minus offered price)."""
 
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 
 from pricer.deals.offers import Offer, OfferRead, read_offers
-from pricer.errors import PricerError
 from pricer.deals.verdict import verdict
+from pricer.errors import PricerError
 
 BATCH = 256
 
@@ -55,10 +56,7 @@ class Scan:
         parts = [f"{self.offers:,} offers from {len(self.reads)} source{'s' * (len(self.reads) != 1)}"]
         if self.no_price:
             parts.append(f"{self.no_price:,} without a readable price or text skipped")
-        reasons = {}
-        for read in self.reads:
-            for reason, n in read.not_a_price.items():
-                reasons[reason] = reasons.get(reason, 0) + n
+        reasons = sum((read.not_a_price for read in self.reads), Counter())
         if reasons:
             parts.append(f"{sum(reasons.values()):,} whose price is not the product's skipped ("
                          + ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items())) + ")")
