@@ -80,12 +80,17 @@ def summarize(rows: list[dict], name: str = "") -> dict:
     summary["mae_ci95"] = list(bootstrap_interval(errors))
     summary["colours"] = {c: sum(r["colour"] == c for r in rows) for c in (GREEN, ORANGE, RED)}
     summary["no_price"] = sum(bool(r.get("no_price")) for r in rows)
-    by_category = defaultdict(list)
-    for r in rows:
-        by_category[r.get("category") or "unknown"].append(r)
-    summary["by_category"] = {cat: _metrics(rs) for cat, rs in sorted(by_category.items())}
+    summary["by_category"] = {cat: _metrics(rs) for cat, rs in by_category(rows).items()}
     summary.update(interval_summary(rows))
     return summary
+
+
+def by_category(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows of each category, categories in order; rows without one under "unknown"."""
+    groups = defaultdict(list)
+    for r in rows:
+        groups[r.get("category") or "unknown"].append(r)
+    return dict(sorted(groups.items()))
 
 
 PRICE_BANDS = (("under $50", 0, 50), ("$50-200", 50, 200), ("$200-500", 200, 500), ("over $500", 500, math.inf))
@@ -103,15 +108,12 @@ def interval_summary(rows: list[dict]) -> dict:
         return {"n": len(subset), "coverage": sum(r["low"] <= r["truth"] <= r["high"] for r in subset) / len(subset)}
 
     bands = {name: [r for r in judged if low <= r["truth"] < high] for name, low, high in PRICE_BANDS}
-    categories = defaultdict(list)
-    for r in judged:
-        categories[r.get("category") or "unknown"].append(r)
     return {
         "interval_coverage": coverage(judged)["coverage"],
         "interval_width": float(np.median([r["high"] / r["low"] for r in judged if r["low"] > 0] or [math.inf])),
         "interval_items": len(judged),
         "interval_coverage_by_band": {name: coverage(rs) for name, rs in bands.items() if rs},
-        "interval_coverage_by_category": {cat: coverage(rs) for cat, rs in sorted(categories.items())},
+        "interval_coverage_by_category": {cat: coverage(rs) for cat, rs in by_category(judged).items()},
     }
 
 
