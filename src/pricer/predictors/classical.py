@@ -10,8 +10,8 @@ from typing import ClassVar
 import numpy as np
 
 from pricer.errors import PricerError
-from pricer.predictors.model_files import load_estimator, save_estimator
 from pricer.predictors.base import Predictor
+from pricer.predictors.model_files import load_estimator, save_estimator
 from pricer.storage import atomic_write_json
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer.predictors.model_files import load_tensors, save_tensors
 from pricer.predictors.base import Predictor
+from pricer.predictors.model_files import load_tensors, save_tensors
 
 
 def make_network(n_features: int, hidden: int, blocks: int, dropout: float):

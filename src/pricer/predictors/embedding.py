@@ -5,9 +5,8 @@ from typing import ClassVar
 
 import numpy as np
 
-from pricer.predictors.model_files import load_estimator, save_estimator
-
 from pricer.predictors.base import Predictor
+from pricer.predictors.model_files import load_estimator, save_estimator
 from pricer.retrieval.embeddings import DEFAULT_EMBEDDER, embed
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import numpy as np
 
 from pricer.errors import PricerError
-from pricer.predictors.model_files import has_estimator, load_estimator, save_estimator
 from pricer.predictors.base import Predictor, read_manifest
+from pricer.predictors.model_files import has_estimator, load_estimator, save_estimator
 from pricer.predictors.registry import BUILTINS, ensemble_recipe, load_predictor, make_predictor, predictor_class
 from pricer.storage import atomic_write_bytes, cache_dir
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pricer.predictors.model_files import load_estimator, load_tensors, save_estimator, save_tensors
 from pricer.predictors.base import Predictor
+from pricer.predictors.model_files import load_estimator, load_tensors, save_estimator, save_tensors
 
 
 def make_network(n_features: int, hidden: int):
