@@ -61,7 +61,8 @@ def test_the_readmes_first_commands_price_a_product(amazon, tmp_path):
     fitted = run_cli("fit", "tfidf", "--train", amazon / "train.jsonl", "--out", tmp_path / "tfidf")
     assert fitted.returncode == 0, fitted.stderr[-2000:]
     priced = run_cli("predict", "--model", tmp_path / "tfidf", "Moen bathroom vanity light, brushed nickel, 2 globes")
-    assert priced.returncode == 0 and re.fullmatch(r"\$[\d,]+\.\d\d\n", priced.stdout), priced.stdout + priced.stderr
+    price = r"\$[\d,]+\.\d\d"  # the estimate, then its interval, calibrated when fitted
+    assert priced.returncode == 0 and re.fullmatch(rf"{price}  \(80%: {price}-{price}\)\n", priced.stdout), priced.stdout
 
 
 def test_train_help_shows_recipe_keys_as_key_value_without_type_noise():

@@ -10,6 +10,7 @@ import tracemalloc
 import pytest
 
 from conftest import PRICER, FileServer, Receiver, free_port, no_deprecated_calls, run_cli
+import pricer
 from pricer import PricerError
 from pricer.data.items import read_items
 from pricer.deals.finder import find_deals
@@ -17,7 +18,6 @@ from pricer.deals.memory import DealMemory
 from pricer.deals.notify import Webhook
 from pricer.deals.offers import read_offers, title_price
 from pricer.deals.verdict import verdict
-from pricer.predictors.registry import make_predictor
 
 RSS = """<?xml version="1.0" encoding="UTF-8"?>
 <rss version="2.0"><channel><title>Deals</title><link>https://example.com</link><description>d</description>
@@ -39,7 +39,8 @@ ATOM = """<?xml version="1.0" encoding="utf-8"?>
 @pytest.fixture(scope="module")
 def model_dir(amazon, tmp_path_factory):
     path = tmp_path_factory.mktemp("deals") / "tfidf"
-    make_predictor("tfidf").fit(read_items(f"{amazon / 'train.jsonl'}[:1500]")).save(path)
+    items = pricer.read_items(f"{amazon / 'train.jsonl'}[:1500]", f"{amazon / 'dev.jsonl'}[:1000]")
+    pricer.fit("tfidf", items).save(path)  # with its interval, calibrated out of fold
     return path
 
 
@@ -99,18 +100,22 @@ def test_absurd_prices_and_terminal_escapes_never_reach_a_deal(tmp_path):
     assert read.no_price == 5 and all(c.isprintable() for o in read.offers for c in o.title)
 
 
-def test_verdict_against_the_interval_or_the_estimate():
+def test_verdict_from_the_interval_only():
     assert verdict(100, 70, 80, 130)["verdict"] == "good deal"
     assert verdict(100, 135, 80, 130)["verdict"] == "overpriced"
     fair = verdict(100, 90, 80, 130)
     assert fair["verdict"] == "fair price" and fair["discount"] == 10 and fair["discount_percent"] == 10
-    assert verdict(100, 75)["verdict"] == "good deal" and "no interval" in verdict(100, 95)["why"]
-    assert verdict(100, 70, 80, 130)["why"] == "$30.00 (30%) below the estimate, below its 80% range $80.00-$130.00"
+    assert fair["saving"] == -10  # inside the interval: $10 above its low end
+    unsure = verdict(100, 40)  # 60% below the estimate, but without an interval nothing says how sure that is
+    assert unsure["verdict"] == "no verdict" and unsure["saving"] is None and "no interval" in unsure["why"]
+    sure = verdict(100, 70, 80, 130, chance=0.93)
+    assert sure["why"] == "$30.00 (30%) below the estimate, below its 80% range $80.00-$130.00; 93% sure it is worth more"
+    assert sure["confidence"] == 0.93 and sure["saving"] == 10
 
 
 def test_memory_and_a_webhook_that_is_down_then_up(model, tmp_path, amazon):
     offers = tmp_path / "offers.jsonl"
-    items = read_items(f"{amazon / 'dev.jsonl'}[:40]")
+    items = read_items(f"{amazon / 'dev.jsonl'}[1200:1240]")
     offers.write_text("".join(json.dumps({"title": it.title, "description": it.text, "price": round(it.price * 0.5, 2),
                                           "url": f"https://shop.example/{n}"}) + "\n" for n, it in enumerate(items)))
     memory = DealMemory(tmp_path / "memory.sqlite")
@@ -182,8 +187,12 @@ def test_deals_command_on_the_real_offers(model_dir, tmp_path):
     assert f"{new} sent to the webhook" in first.stdout
     assert second.returncode == 0 and f"no new deals ({new} already surfaced before; --forget lists them again)" in second.stdout
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
-    assert len(rows) == 148 and {"title", "url", "offer", "estimate", "discount"} <= set(rows[0])
-    assert [r["discount"] for r in rows] == sorted((r["discount"] for r in rows), reverse=True)
+    assert len(rows) == 148 and {"title", "url", "offer", "estimate", "interval_80", "saving", "confidence"} <= set(rows[0])
+    assert [r["saving"] for r in rows] == sorted((r["saving"] for r in rows), reverse=True)  # the surest saving first
+    for r in rows:
+        low, high = r["interval_80"]
+        assert r["verdict"] == ("good deal" if r["offer"] < low else "overpriced" if r["offer"] > high else "fair price")
+        assert (r["confidence"] >= 0.9) == (r["offer"] < low) or abs(r["offer"] - low) < 0.02 * low
 
 
 def watch_then_interrupt(args: list, marker: str, times: int, sig=signal.SIGINT) -> tuple[int, str, list[str]]:
@@ -235,7 +244,7 @@ def _deal(n: int):
     from pricer.deals.offers import Offer
     from pricer.deals.scan import Deal
 
-    return Deal(Offer(f"Lamp {n}", "A desk lamp", 10.0 + n, f"https://shop.example/{n}"), 40.0 + n)
+    return Deal(Offer(f"Lamp {n}", "A desk lamp", 10.0 + n, f"https://shop.example/{n}"), 40.0 + n, 30.0 + n, 60.0 + n)
 
 
 def test_a_claim_left_by_a_dead_process_is_taken_over_and_a_live_one_is_not(tmp_path):
@@ -330,13 +339,15 @@ def test_offers_whose_price_is_not_the_products_are_skipped_with_their_reason():
     assert not_a_price("Cordless drill for $89 ($40 off)", "https://shop.example/drill-40-off", 89) is None
 
 
-def test_min_discount_in_dollars_or_a_percent_of_the_estimate():
-    from pricer.deals.scan import Threshold
+def test_min_discount_in_dollars_or_a_percent_of_the_low_end():
+    from pricer.deals.offers import Offer
+    from pricer.deals.scan import Deal, Threshold
 
-    deals = [_deal(n) for n in range(3)]  # offers $10-$12 against estimates $40-$42: $30 (75%, 74%, 71%) below
-    assert [Threshold.of(v).met_by(deals[0]) for v in ("30", "$30", 30.01, "75%", "75.1%", "-5")] == \
+    deal = _deal(0)  # offer $10, estimate $40, interval $30-$60: $20 (66.7% of the low end) below the interval
+    assert [Threshold.of(v).met_by(deal) for v in ("20", "$20", 20.01, "66%", "67%", "-5")] == \
         [True, True, False, True, False, True]
-    assert str(Threshold.of("30%")) == "30% of the estimate" and str(Threshold.of("1,000")) == "$1,000.00"
+    assert not Threshold.of("-1000").met_by(Deal(Offer("Lamp", "", 10.0), 40.0))  # no interval: never a deal
+    assert str(Threshold.of("30%")) == "30% of the interval's low end" and str(Threshold.of("1,000")) == "$1,000.00"
     for bad in ("thirty", "30%%", "nan", ""):
         with pytest.raises(PricerError, match="--min-discount"):
             Threshold.of(bad)

@@ -3,14 +3,16 @@ selenium): one product with its verdict and nearest known products, a file price
 deal list, all behind an API key. Set PRICER_SCREENSHOT=docs/page.png to keep the screenshot the README shows."""
 
 import os
+import re
 import shutil
 
 import httpx
 import pytest
 
+import pricer
+
 from conftest import pricer_serve
 from pricer.data.items import read_items
-from pricer.predictors.registry import make_predictor
 from pricer.retrieval.index import PriceIndex
 
 KEY = "sk-page-test"
@@ -36,7 +38,7 @@ def served(amazon, tmp_path_factory):
     """The real `pricer serve` with an index and the 153 real offers as its deals, behind an API key."""
     tmp = tmp_path_factory.mktemp("page")
     items = read_items(amazon / "train.jsonl")
-    make_predictor("tfidf").fit(items).save(tmp / "tfidf")
+    pricer.fit("tfidf", items).save(tmp / "tfidf")  # with its 80% interval, calibrated out of fold
     PriceIndex.build(items[:200]).save(tmp / "index")
     with pricer_serve("--model", tmp / "tfidf", "--index", tmp / "index", "--deals",
                       amazon.parent / "deals" / "offers.jsonl", env={"PRICER_API_KEY": KEY}) as url:
@@ -90,9 +92,9 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
                                "document.getElementById('key').dispatchEvent(new Event('change'))")
         browser.find_element(By.ID, "estimate-btn").click()
         wait.until(lambda b: b.find_element(By.ID, "result").is_displayed())
-        assert "no interval" in browser.find_element(By.ID, "interval").text  # tfidf has none, and the page says so
+        assert re.fullmatch(r"80% range \$[\d,.]+ – \$[\d,.]+", browser.find_element(By.ID, "interval").text)
         verdict = browser.find_element(By.ID, "verdict").text
-        assert any(word in verdict for word in ("good deal", "fair price", "overpriced")) and "the estimate" in verdict
+        assert any(word in verdict for word in ("good deal", "fair price", "overpriced")) and "80% range" in verdict
         neighbours = browser.find_elements(By.CSS_SELECTOR, "#neighbours tbody tr")
         assert len(neighbours) == 5 and all("$" in row.text for row in neighbours)
 
@@ -106,7 +108,7 @@ def test_the_page_in_a_real_browser(served, amazon, tmp_path):
         csv_text = browser.execute_async_script(
             "const done = arguments[0]; fetch(document.getElementById('download').href).then(r => r.text()).then(done);")
         lines = csv_text.strip().splitlines()
-        assert lines[0] == "title,offer,estimate,low,high,discount,verdict" and len(lines) == 8
+        assert lines[0] == "title,offer,estimate,low,high,discount,saving,verdict" and len(lines) == 8
         assert lines[-1].startswith("'=SUM(A1:A2),12,")  # a formula's cell escaped (OWASP's CSV injection advice)
 
         wait.until(lambda b: len(b.find_elements(By.CSS_SELECTOR, "#deals tbody tr a")) > 0)

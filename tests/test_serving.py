@@ -12,7 +12,7 @@ from conftest import Server, free_port, pricer_serve, run_cli
 from pricer.data.items import read_items
 from pricer.predictors.base import Predictor
 from pricer.predictors.frontier import FrontierPredictor, user_message
-from pricer.predictors.registry import make_predictor
+from pricer.predictors.registry import load_predictor, make_predictor
 from pricer.serving.app import create_app
 from pricer.serving.loadtest import load_test
 
@@ -122,7 +122,7 @@ def test_the_loadtest_command_counts_failures_and_says_so_in_its_exit_code(servi
     assert failing.returncode == 1 and "0 ok" in failing.stdout, failing.stdout
 
 
-def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatch, tmp_path):
+def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatch, tmp_path, amazon):
     monkeypatch.setenv("OPENAI_API_KEY", "local-test-key")
     monkeypatch.setenv("PRICER_CACHE", str(tmp_path))
     frontier = FrontierPredictor(model="tfidf-test", base_url=f"{service}/v1", retries=0)
@@ -136,6 +136,14 @@ def test_frontier_predictor_against_the_local_service(service, tfidf, monkeypatc
     assert frontier.usage["requests"] == 2 and frontier.usage["prompt_tokens"] > 0 and frontier.usage["cost_usd"] > 0
     again = FrontierPredictor(model="tfidf-test", base_url=f"{service}/v1", retries=0)
     assert np.array_equal(again.predict(texts), prices) and again.usage["requests"] == 0 and again.usage["cached"] == 2
+    assert "low" not in again.estimate(texts)[0]  # an endpoint has no interval of its own
+
+    monkeypatch.setenv("PRICER_FRONTIER_URL", f"{service}/v1")
+    held = tmp_path / "held.jsonl"  # a calibration slice: the endpoint prices it, its residuals make the interval
+    held.write_text("".join(json.dumps(it.to_dict()) + "\n" for it in read_items(f"{amazon / 'dev.jsonl'}[1300:1330]")))
+    calibrated = load_predictor("frontier:tfidf-test", calibrate=held)
+    assert calibrated.calibration.items == 30 and calibrated.calibration.source == "held.jsonl"
+    assert all(d["low"] < d["price"] < d["high"] for d in calibrated.estimate(texts))
 
 
 @pytest.mark.slow

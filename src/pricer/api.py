@@ -21,12 +21,19 @@ def read_items(*sources: str | Path) -> list[Item]:
     return [item for source in sources for item in read_items_with_report(source)[0]]
 
 
-def fit(kind: str, items: list[Item] | str | Path, **params) -> Predictor:
-    """A fitted predictor of a kind `pricer fit` offers (tfidf, embed-knn, ensemble with members=[...], ...)."""
+def fit(kind: str, items: list[Item] | str | Path, calibrate: bool = True, **params) -> Predictor:
+    """A fitted predictor of a kind `pricer fit` offers (tfidf, embed-knn, ensemble with members=[...], ...), its 80%
+    interval calibrated on out-of-fold estimates as `pricer fit` does (calibrate=False: no interval)."""
+    from pricer.predictors.intervals import out_of_fold
     from pricer.predictors.registry import make_predictor
 
     items = read_items(items) if isinstance(items, (str, Path)) else items
-    return make_predictor(kind, **params).fit(items)
+    predictor = make_predictor(kind, **params).fit(items)
+    if not calibrate:
+        predictor.calibration = None
+    elif predictor.calibration is None and predictor.calibration_folds:
+        predictor.calibration = out_of_fold(predictor, items, predictor.calibration_folds)
+    return predictor
 
 
 def load_predictor(model: str | Path, trust_model: bool = False) -> Predictor:

@@ -60,6 +60,7 @@ GpusOpt = Annotated[int, typer.Option(help="Language models, also inside an ense
 OntoBaseOpt = Annotated[Optional[str], typer.Option("--base", help="Language models: load the adapter onto this base instead of its own.")]
 QuantOpt = Annotated[Optional[str], typer.Option("--quant", help="Language models: 4bit, 8bit (CUDA) or none.")]
 TrustOpt = Annotated[bool, typer.Option("--trust-model", help="Also load the pickles of model folders saved by older versions of pricer; they can run code, so only for folders you made (or set PRICER_TRUST_MODELS=1).")]
+CalibrateOpt = Annotated[Optional[str], typer.Option(metavar="FILE", help="Items the model did not learn from (optionally sliced): calibrate its 80% interval on them now, for a model without one (a frontier model, a hub adapter).")]
 LigerOpt = Annotated[bool, typer.Option(help="Language models: liger-kernel's fused norms, rotary and SwiGLU (CUDA only; pays with topk).")]
 TextCol = Annotated[str, typer.Option("--text-col", "--text", help="Column holding the product text (course v2 files: summary by default, or full, prompt).")]
 PriceCol = Annotated[str, typer.Option(help="Column holding the price.")]

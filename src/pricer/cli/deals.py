@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 from rich.table import Table
 
-from pricer.cli.common import DecodeOpt, OntoBaseOpt, QuantOpt, TrustOpt, app, console, err
+from pricer.cli.common import CalibrateOpt, DecodeOpt, OntoBaseOpt, QuantOpt, TrustOpt, app, console, dollars, err
 from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
 
@@ -15,7 +15,7 @@ from pricer.predictors.registry import load_predictor
 def deals(
     sources: Annotated[list[str], typer.Argument(metavar="SOURCE...", help="RSS/Atom feeds (URL or file) or .json/.jsonl/.csv files of offers (title, description, price, url).")],
     model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
-    min_discount: Annotated[str, typer.Option(help="Show deals at least this far below the estimate: dollars (50) or a percent of the estimate (30%); negative lets dearer offers in.")] = "0",
+    min_discount: Annotated[str, typer.Option(help="Show offers at least this far below the low end of the model's 80% interval: dollars (50) or a percent of the low end (30%); negative lets offers inside the interval in.")] = "0",
     json_lines: Annotated[bool, typer.Option("--json", help="One JSON line per deal instead of a table.")] = False,
     memory: Annotated[Optional[Path], typer.Option(help="SQLite file of the deals already surfaced [default: CACHE/deals.sqlite].")] = None,
     forget: Annotated[bool, typer.Option(help="Neither read nor write the memory: every deal is new.")] = False,
@@ -26,8 +26,10 @@ def deals(
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
     trust_model: TrustOpt = False,
+    calibrate: CalibrateOpt = None,
 ):
-    """The deal finder: price every offer, rank by estimated discount, report each deal once, push it to a webhook."""
+    """The deal finder: price every offer, rank by the saving to the low end of its 80% interval, report each deal
+    once, push it to a webhook."""
     import json
     import time
 
@@ -45,7 +47,7 @@ def deals(
         _stop_on_sigterm()
     webhook = Webhook(notify) if notify else None
     store = None if forget else DealMemory(memory or default_memory())
-    predictor = load_predictor(model, decode=decode, base=base, quant=quant, trust_model=trust_model)
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, trust_model=trust_model, calibrate=calibrate)
     scans = 0
 
     def show(new):
@@ -97,14 +99,16 @@ def _deals_table(deals) -> Table:
 
     table = Table()
     table.add_column("#", justify="right")
-    table.add_column("deal", no_wrap=True, overflow="ellipsis", width=max(20, min(60, console.width - 68)))
-    for column in ("offer", "estimate", "discount"):  # numbers keep their width; titles give way
+    table.add_column("deal", no_wrap=True, overflow="ellipsis", width=max(16, min(60, console.width - 84)))
+    for column in ("offer", "estimate", "80% range", "saving", "sure"):  # numbers keep their width; titles give way
         table.add_column(column, justify="right", no_wrap=True)
     table.add_column("verdict", no_wrap=True)
     for n, deal in enumerate(deals, 1):
         judged = deal.judged
-        interval = f" ({deal.low:,.0f}-{deal.high:,.0f})" if deal.low is not None else ""
+        interval = f"${deal.low:,.0f}-{deal.high:,.0f}" if deal.low is not None else ""
         title = Text(deal.offer.title, style=f"link {deal.offer.url}" if deal.offer.url else "")
-        table.add_row(str(n), title, f"${deal.offer.price:,.2f}", f"${deal.estimate:,.2f}{interval}",
-                      f"${judged['discount']:,.2f} ({judged['discount_percent']:.0f}%)", judged["verdict"])
+        saving = "" if judged["saving"] is None else dollars(judged["saving"])
+        sure = f"{100 * judged['confidence']:.0f}%" if "confidence" in judged else ""
+        table.add_row(str(n), title, f"${deal.offer.price:,.2f}", f"${deal.estimate:,.2f}", interval, saving, sure,
+                      judged["verdict"])
     return table

@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, console,
+    CalibrateOpt, DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, console,
     dollars,
 )
 from pricer.predictors.registry import load_predictor
@@ -28,6 +28,7 @@ def evaluate_cmd(
     quant: QuantOpt = None,
     liger: LigerOpt = False,
     trust_model: TrustOpt = False,
+    calibrate: CalibrateOpt = None,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
@@ -39,7 +40,7 @@ def evaluate_cmd(
     name = name or Path(model.rstrip("/")).name + (f"-{decode}" if decode else "")
     out = out or Path("runs") / "eval" / name
     predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=batch_size, liger=liger,
-                               trust_model=trust_model)
+                               trust_model=trust_model, calibrate=calibrate)
 
     def show(row, resumed):
         if not quiet:

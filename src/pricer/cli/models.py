@@ -7,7 +7,7 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import (
-    DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, check_out_folder, console, dollars,
+    CalibrateOpt, DecodeOpt, OntoBaseOpt, PriceCol, QuantOpt, TextCol, TrustOpt, _read, app, check_out_folder, console, dollars,
     err,
 )
 from pricer.errors import PricerError
@@ -22,10 +22,11 @@ def fit(
     members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names or model directories.")] = None,
     folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions (0: no stacker, the members' geometric mean).")] = 5,
     stacker: Annotated[str, typer.Option(help="Ensemble: linear (weights on the members' log prices) or boosted (trees on them).")] = "linear",
+    calibrate: Annotated[str, typer.Option(metavar="auto|none|FILE", help="The 80% interval: auto calibrates it on out-of-fold estimates of the training items (5 more fits; a language model or dnn gets none), FILE on items the model does not learn from, none leaves it out.")] = "auto",
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
-    """Fit a predictor on training items and save it."""
+    """Fit a predictor on training items and save it, with its calibrated 80% interval."""
     from pricer.predictors.registry import make_predictor
 
     check_out_folder(out)
@@ -41,8 +42,48 @@ def fit(
     else:
         with console.status(f"fitting {kind} on {len(items):,} items"):
             predictor.fit(items)
+    set_calibration(predictor, calibrate, items, text_col, price_col)
     predictor.save(out)
     console.print(f"saved {kind} fitted on {len(items):,} items to {out}")
+    console.print(predictor.calibration.describe() if predictor.calibration else
+                  f"no interval: calibrate it on held-out items with `pricer calibrate --model {out} --data FILE`")
+
+
+def set_calibration(predictor, calibrate: str, items, text_col: str, price_col: str) -> None:
+    from pricer.predictors.intervals import held_out, out_of_fold
+
+    if calibrate == "none":
+        predictor.calibration = None
+    elif calibrate != "auto":
+        held = _read(calibrate, text_col, price_col)
+        with console.status(f"calibrating the interval on {len(held):,} held-out items"):
+            predictor.calibration = held_out(predictor, held, Path(calibrate).name)
+    elif predictor.calibration is None and predictor.calibration_folds:
+        with console.status(f"calibrating the interval: {predictor.calibration_folds} fits on folds of the items"):
+            predictor.calibration = out_of_fold(predictor, items, predictor.calibration_folds)
+
+
+@app.command()
+def calibrate(
+    model: Annotated[Path, typer.Option(help="A saved model directory.")],
+    data: Annotated[str, typer.Option(help="Items the model did not learn from, optionally sliced: dev.jsonl[:1250].")],
+    trust_model: TrustOpt = False,
+    text_col: TextCol = "text",
+    price_col: PriceCol = "price",
+):
+    """Calibrate a saved model's 80% interval on held-out items (a language model, or any model anew); written into
+    the model directory."""
+    from pricer.predictors.base import read_manifest
+    from pricer.predictors.intervals import held_out
+
+    read_manifest(model)  # a model directory of pricer's, not a built-in name or a hub id
+    predictor = load_predictor(model, trust_model=trust_model)
+    items = _read(data, text_col, price_col)
+    with console.status(f"pricing {len(items):,} items"):
+        calibration = held_out(predictor, items, Path(data).name)
+    calibration.save(model)
+    low, high = calibration.interval([100.0])
+    console.print(f"{calibration.describe()}, written to {model}; a $100 estimate: {dollars(low[0])}-{dollars(high[0])}")
 
 
 @app.command()
@@ -53,9 +94,11 @@ def predict(
     base: OntoBaseOpt = None,
     quant: QuantOpt = None,
     trust_model: TrustOpt = False,
+    calibrate: CalibrateOpt = None,
 ):
     """Print the estimated price of each text, one per line (with the 80% interval where the model has one)."""
-    for d in load_predictor(model, decode=decode, base=base, quant=quant, trust_model=trust_model).predict_details(texts):
+    predictor = load_predictor(model, decode=decode, base=base, quant=quant, trust_model=trust_model, calibrate=calibrate)
+    for d in predictor.estimate(texts):
         interval = f"  (80%: {dollars(d['low'])}-{dollars(d['high'])})" if "low" in d else ""
         console.print("no price" if d["price"] is None else f"{dollars(d['price'])}{interval}")
 

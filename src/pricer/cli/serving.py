@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pricer.cli.common import DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, TrustOpt, _read, app, console
+from pricer.cli.common import CalibrateOpt, DecodeOpt, GpusOpt, LigerOpt, OntoBaseOpt, QuantOpt, TrustOpt, _read, app, console
 from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
 
@@ -23,6 +23,7 @@ def serve(
     quant: QuantOpt = None,
     liger: LigerOpt = False,
     trust_model: TrustOpt = False,
+    calibrate: CalibrateOpt = None,
     api_key: Annotated[Optional[str], typer.Option(envvar="PRICER_API_KEY", show_envvar=True,
                                                    help="Require `Authorization: Bearer KEY` on /v1/ routes.")] = None,
     max_body_bytes: Annotated[int, typer.Option(help="Larger request bodies get 413.")] = 1_000_000,
@@ -48,7 +49,7 @@ def serve(
 
         price_index = PriceIndex.load(index)
     predictor = load_predictor(model, decode=decode, base=base, quant=quant, gpus=gpus, batch_size=max_batch, liger=liger,
-                               trust_model=trust_model)
+                               trust_model=trust_model, calibrate=calibrate)
     import gc
 
     gc.collect()

@@ -11,14 +11,14 @@ from pricer.deals.scan import Deal, Scan, Threshold, scan
 @dataclass
 class Report:
     scan: Scan
-    above: list[Deal]  # every deal at or above the threshold, best first
+    above: list[Deal]  # every deal whose saving meets the threshold, largest first
     new: list[Deal]    # those not surfaced before (all of them without a memory)
     sent: int = 0
     waiting: int = 0   # deals the webhook has still to receive
 
     def summary(self, min_discount: "float | str | Threshold") -> str:
         parts = [self.scan.summary()]
-        parts.append(f"{len(self.above):,} at a discount of {Threshold.of(min_discount)} or more")
+        parts.append(f"{len(self.above):,} at least {Threshold.of(min_discount)} below the low end of their 80% range")
         repeated = len(self.above) - len(self.new)
         if self.new:
             parts.append(f"{len(self.new):,} new" + (f", {repeated:,} already surfaced before" if repeated else ""))

@@ -1,4 +1,5 @@
-"""Price offers with a model and rank them by estimated discount (estimate minus offered price)."""
+"""Price offers with a model and rank them by the saving a buyer can count on: how far the offer lies below the low
+end of the model's calibrated 80% interval."""
 
 import math
 from collections import Counter
@@ -17,14 +18,20 @@ class Deal:
     estimate: float
     low: float | None = None
     high: float | None = None
+    chance: float | None = None  # the calibrated chance that the true price is above the offer
 
     @property
     def judged(self) -> dict:
-        return verdict(self.estimate, self.offer.price, self.low, self.high)
+        return verdict(self.estimate, self.offer.price, self.low, self.high, self.chance)
 
     @property
     def discount(self) -> float:
         return self.estimate - self.offer.price
+
+    @property
+    def saving(self) -> float:
+        """The offer's distance below the interval's low end (negative inside or above it); -inf without an interval."""
+        return -math.inf if self.low is None else self.low - self.offer.price
 
     @property
     def key(self) -> str:
@@ -40,7 +47,7 @@ class Deal:
 
 @dataclass
 class Scan:
-    deals: list[Deal] = field(default_factory=list)  # every priced offer, best discount first
+    deals: list[Deal] = field(default_factory=list)  # every priced offer, largest saving first
     reads: list[OfferRead] = field(default_factory=list)
     unpriced: int = 0  # offers the model gave no number for
 
@@ -71,14 +78,14 @@ class Scan:
 
 @dataclass(frozen=True)
 class Threshold:
-    """The least discount a deal must have: dollars below the estimate, or (percent) a share of the estimate."""
+    """The least saving a deal must have: dollars below the low end of its interval, or (percent) a share of it."""
 
     value: float = 0.0
     percent: bool = False
 
     @classmethod
     def of(cls, given: "float | str | Threshold") -> "Threshold":
-        """50, "50", "$50" (dollars) or "30%" (of the estimate); negative values let overpriced offers in."""
+        """50, "50", "$50" (dollars) or "30%" (of the low end); negative values let offers inside the interval in."""
         if isinstance(given, Threshold):
             return given
         text = str(given).strip().replace("$", "").replace(",", "")
@@ -86,33 +93,37 @@ class Threshold:
         try:
             value = float(text[:-1] if percent else text)
         except ValueError:
-            raise PricerError(f"--min-discount {given!r}: give dollars (50) or a percent of the estimate (30%)") from None
+            raise PricerError(f"--min-discount {given!r}: give dollars (50) or a percent of the interval's low end (30%)") from None
         if not math.isfinite(value):
             raise PricerError(f"--min-discount {given!r}: give a finite number")
         return cls(value, percent)
 
     def met_by(self, deal: Deal) -> bool:
+        if deal.low is None:
+            return False
         if self.percent:
-            return deal.estimate > 0 and 100 * deal.discount / deal.estimate >= self.value
-        return deal.discount >= self.value
+            return deal.low > 0 and 100 * deal.saving / deal.low >= self.value
+        return deal.saving >= self.value
 
     def __str__(self) -> str:
-        return f"{self.value:g}% of the estimate" if self.percent else f"${self.value:,.2f}"
+        return f"{self.value:g}% of the interval's low end" if self.percent else f"${self.value:,.2f}"
 
 
 def price_offers(predictor, offers: list[Offer], progress=None) -> tuple[list[Deal], int]:
     """(deals, how many the model could not price), in batches; progress(done, total) after each."""
     deals, unpriced = [], 0
+    calibration = getattr(predictor, "calibration", None)
     for start in range(0, len(offers), BATCH):
         chunk = offers[start:start + BATCH]
-        for offer, detail in zip(chunk, predictor.predict_details([o.text for o in chunk])):
+        for offer, detail in zip(chunk, predictor.estimate([o.text for o in chunk])):
             price, low, high = (detail.get(key) for key in ("price", "low", "high"))
             if price is None or not math.isfinite(price):
                 unpriced += 1
             elif low is None or not (math.isfinite(low) and math.isfinite(high)):
                 deals.append(Deal(offer, float(price)))
             else:
-                deals.append(Deal(offer, float(price), float(low), float(high)))
+                chance = calibration.chance_above(price, offer.price) if calibration is not None else None
+                deals.append(Deal(offer, float(price), float(low), float(high), chance))
         if progress:
             progress(min(start + BATCH, len(offers)), len(offers))
     return deals, unpriced
@@ -124,4 +135,7 @@ def scan(sources: list[str], predictor, progress=None) -> Scan:
     for offer in (o for r in reads for o in r.offers):
         unique.setdefault(offer.key, offer)
     deals, unpriced = price_offers(predictor, list(unique.values()), progress)
-    return Scan(sorted(deals, key=lambda d: d.discount, reverse=True), reads, unpriced)
+    if deals and all(d.low is None for d in deals):
+        raise PricerError("the model gives no 80% interval, so no offer can be judged: calibrate it on held-out items "
+                          "(`pricer calibrate --model DIR --data FILE`, or --calibrate FILE)")
+    return Scan(sorted(deals, key=lambda d: (d.saving, d.discount), reverse=True), reads, unpriced)

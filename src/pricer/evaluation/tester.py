@@ -129,9 +129,13 @@ def draw_chart(rows: list[dict], title: str, path: Path) -> None:
 
     truths = [r["truth"] for r in rows]
     guesses = [r["guess"] for r in rows]
-    top = max(max(truths), max(guesses)) * 1.02
+    top = max(max(truths), max(guesses)) * 1.02  # the axes show the prices; an interval reaching past them is cut
     fig, ax = plt.subplots(figsize=(12, 8))
     ax.plot([0, top], [0, top], color="deepskyblue", lw=2, alpha=0.6)
+    ranged = [r for r in rows if r.get("low") is not None and r.get("high") is not None]
+    if ranged:  # each estimate's 80% interval, a faint vertical line behind its dot
+        ax.vlines([r["truth"] for r in ranged], [r["low"] for r in ranged], [r["high"] for r in ranged],
+                  color="grey", lw=0.6, alpha=0.35, label="80% interval")
     ax.scatter(truths, guesses, s=3, c=[{GREEN: "green", ORANGE: "orange", RED: "red"}[r["colour"]] for r in rows])
     ax.set_xlabel("Ground Truth")
     ax.set_ylabel("Model Estimate")
@@ -155,9 +159,13 @@ def draw_interactive_chart(rows: list[dict], title: str, path: Path) -> None:
                                 name="guess = truth"))
     for colour in (GREEN, ORANGE, RED):
         mine = [r for r in rows if r["colour"] == colour]
+        ranged = all(r.get("low") is not None and r.get("high") is not None for r in mine)
         figure.add_trace(go.Scatter(
             x=[r["truth"] for r in mine], y=[r["guess"] for r in mine], mode="markers", name=colour,
             marker={"color": colours[colour], "size": 5},
+            error_y={"type": "data", "symmetric": False, "array": [r["high"] - r["guess"] for r in mine],
+                     "arrayminus": [r["guess"] - r["low"] for r in mine], "thickness": 0.6, "width": 0,
+                     "color": "rgba(128,128,128,0.35)"} if ranged and mine else None,
             customdata=[[r["title"][:80], r["error"]] for r in mine],
             hovertemplate="%{customdata[0]}<br>guess $%{y:,.2f}, truth $%{x:,.2f}<br>error $%{customdata[1]:,.2f}"
                           "<extra></extra>"))
@@ -223,7 +231,7 @@ def evaluate(
 
 
 def _predict_batch(predictor, texts: list[str]) -> tuple[list, list[dict]]:
-    details = predictor.predict_details(texts)
+    details = predictor.estimate(texts)
     return [d.get("price") for d in details], [{k: v for k, v in d.items() if k != "price"} for d in details]
 
 

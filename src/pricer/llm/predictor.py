@@ -39,6 +39,7 @@ class LLMPredictor(Predictor):
     """
 
     kind = "llm"
+    calibration_folds = 0  # a language model is calibrated on a held-out file (`pricer calibrate`), never refitted for it
 
     def __init__(
         self,

@@ -199,6 +199,7 @@ class RecipePredictor(Predictor):
     fitting again reuses a finished run and resumes an interrupted one."""
 
     kind = "llm-recipe"
+    calibration_folds = 0  # five more trainings would cost hours: calibrated on a held-out file (`--calibrate FILE`)
 
     def __init__(self, recipe: str = ""):
         self.recipe = recipe

@@ -1,4 +1,6 @@
 """The surface every predictor has: fit, predict, save, load; a saved predictor is a directory with pricer.json.
+
+Every predictor can also carry a calibration (intervals.py): then `estimate` gives each price its 80% interval.
 """
 
 import inspect
@@ -14,6 +16,7 @@ import numpy as np
 from pricer import __version__
 from pricer.errors import PricerError
 from pricer.data.items import Item
+from pricer.predictors.intervals import FILE as INTERVALS, Calibration
 from pricer.storage import atomic_write_json
 
 FORMAT_VERSION = 1
@@ -24,6 +27,10 @@ MANIFEST = "pricer.json"
 
 class Predictor:
     kind: ClassVar[str] = ""
+    # `pricer fit` calibrates the interval on this many copies fitted on folds of the items (intervals.out_of_fold); 0
+    # where that costs too much (a language model): such a model is calibrated on a held-out file instead.
+    calibration_folds: ClassVar[int] = 5
+    calibration: Calibration | None = None
 
     def params(self) -> dict:
         """Constructor arguments, saved in the manifest and passed back on load: as scikit-learn's get_params, each
@@ -40,6 +47,19 @@ class Predictor:
         """Per text a dict with `price` (None: no number), and `low`/`high` where the predictor gives an interval."""
         return [{"price": float(price)} for price in self.predict(texts)]
 
+    def estimate(self, texts: list[str]) -> list[dict]:
+        """predict_details with the calibrated 80% interval (`low`, `high`) where this predictor has a calibration; the
+        model's own interval, if it gives one, where it has none."""
+        details = self.predict_details(texts)
+        if self.calibration is None:
+            return details
+        prices = [math.nan if d.get("price") is None else d["price"] for d in details]
+        for detail, low, high in zip(details, *self.calibration.interval(prices)):
+            detail.pop("low", None), detail.pop("high", None)
+            if math.isfinite(low) and math.isfinite(high):
+                detail["low"], detail["high"] = float(low), float(high)
+        return details
+
     def parts(self) -> list["Predictor"]:
         """The predictors this one is made of (an ensemble's members, a recipe's trained run): none by default."""
         return []
@@ -54,6 +74,9 @@ class Predictor:
         path = Path(path)
         path.mkdir(parents=True, exist_ok=True)
         self.save_state(path)
+        (path / INTERVALS).unlink(missing_ok=True)
+        if self.calibration is not None:
+            self.calibration.save(path)
         manifest = {
             "kind": self.kind,
             "format": FORMAT_VERSION,
@@ -70,6 +93,7 @@ class Predictor:
             raise PricerError(f"{path} holds a {manifest['kind']!r} predictor, not a {cls.kind!r} one")
         predictor = cls(**manifest.get("params", {}))
         predictor.load_state(Path(path))
+        predictor.calibration = Calibration.load(Path(path))
         return predictor
 
 

@@ -34,6 +34,7 @@ def make_network(n_features: int, hidden: int, blocks: int, dropout: float):
 
 class DeepNetPredictor(Predictor):
     kind = "dnn"
+    calibration_folds = 0  # a GPU's fit: calibrated on a held-out file (`pricer fit --calibrate FILE`)
 
     def __init__(self, n_features: int = 5000, hidden: int = 4096, blocks: int = 8, dropout: float = 0.2,
                  epochs: int = 5, batch_size: int = 64, learning_rate: float = 1e-3, weight_decay: float = 0.01,

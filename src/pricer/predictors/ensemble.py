@@ -22,6 +22,7 @@ import numpy as np
 
 from pricer.errors import PricerError
 from pricer.predictors.base import Predictor, read_manifest
+from pricer.predictors.intervals import Calibration
 from pricer.predictors.model_files import has_estimator, load_estimator, save_estimator
 from pricer.predictors.registry import BUILTINS, ensemble_recipe, load_predictor, make_predictor, predictor_class
 from pricer.storage import atomic_write_bytes, cache_dir
@@ -97,6 +98,7 @@ def out_of_fold_predictions(kind: str, params: dict, items, fold_of: np.ndarray)
 
 class EnsemblePredictor(Predictor):
     kind = "ensemble"
+    calibration_folds = 0  # calibrated in fit() from the out-of-fold predictions it makes anyway
 
     def __init__(self, members: list[str] | None = None, folds: int = 5, seed: int = 42, stacker: str = "linear"):
         self.members, self.folds, self.seed, self.stacker = list(members or []), folds, seed, stacker
@@ -120,6 +122,10 @@ class EnsemblePredictor(Predictor):
         fixed = {m: load_predictor(params["model"]) for m, (_, kind, params) in enumerate(templates) if kind == FIXED}
         if self.folds == 0:  # a blend: no out-of-fold predictions, no stacker
             self.fills, self.stacker_model = [0.0] * len(templates), None
+            if len(fixed) == len(templates):  # fixed members never saw these items: their blend calibrates
+                blend = np.column_stack([fixed[m].predict([it.text for it in items]) for m in fixed])
+                self.calibration = Calibration.fit(self._blend(blend), [it.price for it in items],
+                                                   "the fixed members on the items they were not fitted on")
             self.fitted = self._fit_on_all(templates, fixed, items, progress)
             return self
         y = np.log1p([it.price for it in items])
@@ -135,6 +141,7 @@ class EnsemblePredictor(Predictor):
         # a member that names no price for an item (a language model can) stands in with its median guess there
         self.fills = [float(np.nanmedian(column)) if not np.isnan(column).all() else 0.0 for column in oof.T]
         self.stacker_model = self._make_stacker().fit(self._features(oof), y)
+        self.calibration = self._stacked_calibration(oof, y)
         if self.stacker == "linear":
             weights = {t[0]: round(float(c), 3) for t, c in zip(templates, self.stacker_model.coef_)}
             progress(f"stacker weights {weights}, intercept {self.stacker_model.intercept_:.3f}")
@@ -142,6 +149,15 @@ class EnsemblePredictor(Predictor):
             progress(f"boosted stacker: {self.stacker_model.n_iter_} rounds of trees")
         self.fitted = self._fit_on_all(templates, fixed, items, progress)
         return self
+
+    def _stacked_calibration(self, oof: np.ndarray, y: np.ndarray) -> Calibration:
+        """The interval's calibration from estimates that saw neither the item's members' fit nor the stacker's: the
+        stacker cross-validated over the members' out-of-fold predictions."""
+        from sklearn.model_selection import KFold, cross_val_predict
+
+        folds = KFold(self.folds, shuffle=True, random_state=self.seed)
+        stacked = cross_val_predict(self._make_stacker(), self._features(oof), y, cv=folds)
+        return Calibration.fit(np.expm1(stacked), np.expm1(y), f"{self.folds}-fold out-of-fold members and stacker")
 
     def _make_stacker(self):
         if self.stacker == "boosted":
@@ -167,9 +183,14 @@ class EnsemblePredictor(Predictor):
 
     def predict(self, texts):
         preds = np.column_stack([member.predict(texts) for member in self.fitted])
-        if self.stacker_model is None:  # a blend: a member that names no price is left out of that item's mean
-            return np.expm1(np.nanmean(np.log1p(np.clip(preds, 0.0, None)), axis=1))
+        if self.stacker_model is None:
+            return self._blend(preds)
         return np.clip(np.expm1(self.stacker_model.predict(self._features(preds))), 0.0, None)
+
+    @staticmethod
+    def _blend(preds: np.ndarray) -> np.ndarray:
+        """The members' geometric mean; a member that names no price is left out of that item's mean."""
+        return np.expm1(np.nanmean(np.log1p(np.clip(preds, 0.0, None)), axis=1))
 
     def parts(self):
         return list(self.fitted)

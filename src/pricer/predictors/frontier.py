@@ -33,6 +33,7 @@ def user_message(text: str, similar: list[tuple[str, float]] | None = None) -> s
 
 class FrontierPredictor(Predictor):
     kind = "frontier"
+    calibration_folds = 0  # nothing to fit: calibrated on a held-out file (`--calibrate FILE`)
 
     def __init__(
         self,

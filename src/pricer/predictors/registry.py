@@ -89,13 +89,14 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
 
 def load_predictor(spec: str | Path, *, decode: str | None = None, base: str | None = None, quant: str | None = None,
                    gpus: int | None = None, batch_size: int | None = None, liger: bool = False,
-                   trust_model: bool = False) -> Predictor:
+                   trust_model: bool = False, calibrate: str | Path | None = None) -> Predictor:
     """A saved model directory (`RUN_DIR@checkpoint-N` for a training checkpoint, `@best` for the one `pricer select`
     chose), a PEFT adapter folder, a hub adapter or model `USER/RUN[@REVISION]`, a built-in name, or
     `frontier[:MODEL]`. The settings change how a language model runs, not what it learned: its decoder, the base an
     adapter goes on, the quantisation, and, for every language model inside too (an ensemble's members), the GPUs it
     shares the work over, its batch size and liger's kernels. None keeps what was saved. trust_model: also load the
-    pickles of folders saved by older versions (they can run code; model_files.py)."""
+    pickles of folders saved by older versions (they can run code; model_files.py). calibrate: a file of items the
+    model did not learn from, to calibrate its 80% interval on now (a frontier model, a hub adapter)."""
     with trusting_models(trust_model):
         predictor = _load(spec)
     for name, value in (("base", base), ("quant", quant), ("decode", decode)):
@@ -115,6 +116,11 @@ def load_predictor(spec: str | Path, *, decode: str | None = None, base: str | N
         model.gpus = model.gpus if gpus is None else gpus
         model.batch_size = batch_size or model.batch_size  # forward passes as large as the batches handed over
         model.liger = liger or model.liger
+    if calibrate is not None:
+        from pricer.data.items import read_items
+        from pricer.predictors.intervals import held_out
+
+        predictor.calibration = held_out(predictor, read_items(str(calibrate)), Path(str(calibrate)).name)
     return predictor
 
 

@@ -35,6 +35,7 @@ from pricer import PricerError, __version__
 from pricer.data.items import MAX_TEXT_CHARS, product_text_of_prompt
 from pricer.data.text import product_text
 from pricer.deals.offers import TABULAR, tabular_rows
+from pricer.deals.verdict import verdict
 from pricer.serving.middleware import MAX_BODY_BYTES, BodyLimit
 from pricer.serving.schemas import FILE_BODY, BatchIn, ChatIn, ErrorOut, EstimateIn, ProductIn
 from pricer.serving.workers import DealBoard, MicroBatcher
@@ -45,8 +46,8 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
                deals_every: float = 900) -> FastAPI:
     """index: a PriceIndex for the nearest known products; deal_sources: feeds or offer files scanned at start and
     every deals_every seconds for GET /v1/deals."""
-    batcher = MicroBatcher(predictor.predict_details, max_size=max_batch)
-    deals = DealBoard(deal_sources or [], deals_every)
+    batcher = MicroBatcher(predictor.estimate, max_size=max_batch)
+    deals = DealBoard(deal_sources or [], deals_every, predictor.calibration)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -90,6 +91,14 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             out["interval_80"] = [round(detail["low"], 2), round(detail["high"], 2)]
         return out
 
+    def judge(result: dict, offer: float) -> dict:
+        """The verdict on an offer from an answer of priced(): by its interval, with the calibrated chance that the
+        product is worth more than the offer where the model has a calibration."""
+        low, high = result.get("interval_80", (None, None))
+        calibration = predictor.calibration
+        chance = calibration.chance_above(result["price"], offer) if calibration is not None and low is not None else None
+        return verdict(result["price"], offer, low, high, chance)
+
     async def priced(texts: list[str]) -> list[dict]:
         stats["requests"] += 1
         stats["items"] += len(texts)
@@ -122,8 +131,6 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
     async def estimate(product: EstimateIn):
         """The page's answer: the estimate, its 80% interval where the model has one, the nearest known products
         (with --index) and, given an offer, a verdict on it."""
-        from pricer.deals.verdict import verdict
-
         text = product.joined()
         (result,) = await priced([text])
         out = {**result, "model": model_name}
@@ -132,8 +139,7 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             out["neighbours"] = [{"title": h["title"], "price": h["price"], "similarity": round(h["similarity"], 3)}
                                  for h in hits[0]]
         if product.offer is not None and result["price"] is not None:
-            low, high = result.get("interval_80", (None, None))
-            out["verdict"] = verdict(result["price"], product.offer, low, high)
+            out["verdict"] = judge(result, product.offer)
         return out
 
     @app.post("/v1/price/file", openapi_extra=FILE_BODY)
@@ -141,8 +147,6 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
         """A CSV, JSONL or JSON file of products (title, description or text, optional price = the offer), sent as the
         request body (its type from Content-Type, else from `name`'s suffix) or as the `file` field of a form
         (`curl -F file=@products.csv`); answers the priced table as JSON, or as a CSV download with format=csv."""
-        from pricer.deals.verdict import verdict
-
         name, data = await uploaded_file(request, name)
         suffix = file_suffix(request.headers.get("content-type", ""), name)
         try:
@@ -161,8 +165,8 @@ def create_app(predictor, model_name: str, max_batch: int = 64, api_key: str | N
             if "interval_80" in result:
                 line["low"], line["high"] = result["interval_80"]
             if row["price"] is not None and result["price"] is not None:
-                judged = verdict(result["price"], row["price"], line.get("low"), line.get("high"))
-                line.update(discount=judged["discount"], verdict=judged["verdict"])
+                judged = judge(result, row["price"])
+                line.update(discount=judged["discount"], saving=judged["saving"], verdict=judged["verdict"])
             table.append(line)
         if format == "csv":
             return Response(table_csv(table), media_type="text/csv", headers={
@@ -230,7 +234,7 @@ PAGE = (Path(__file__).parent / "page.html").read_text(encoding="utf-8")
 
 
 def table_csv(rows: list[dict]) -> str:
-    columns = ["title", "offer", "estimate", "low", "high", "discount", "verdict"]
+    columns = ["title", "offer", "estimate", "low", "high", "discount", "saving", "verdict"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()

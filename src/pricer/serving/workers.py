@@ -65,8 +65,8 @@ class DealBoard:
     """The deals of `--deals SOURCE...`, rescanned in the background; each scan's pricing goes through the service's
     batcher, so page requests and scans share the model."""
 
-    def __init__(self, sources: list[str], every: float):
-        self.sources, self.every = sources, every
+    def __init__(self, sources: list[str], every: float, calibration=None):
+        self.sources, self.every, self.calibration = sources, every, calibration
         self.state: dict = {"status": "scanning", "deals": [], "summary": "", "updated": None}
         self.task: asyncio.Task | None = None
 
@@ -84,8 +84,9 @@ class DealBoard:
 
         class ThroughBatcher:  # a predictor for the scanning thread that asks the batcher on the event loop
             kind = "served"
+            calibration = self.calibration
 
-            def predict_details(self, texts):
+            def estimate(self, texts):
                 return asyncio.run_coroutine_threadsafe(batcher.submit(texts), loop).result()
 
         while True:
