@@ -7,7 +7,7 @@ import logging
 import sys
 
 # each module registers its commands, in this order in the help: the pipeline's
-from pricer.cli import data, models, evaluation, serving, deals, index, bench, demo  # noqa: F401, I001
+from pricer.cli import data, models, evaluation, serving, deals, catalog, index, bench, demo  # noqa: F401, I001
 from pricer.cli.common import app, dollars, err  # noqa: F401 (the command's API for tests and scripts)
 from pricer.cli.models import refuse_recipe_keys_as_flags
 from pricer.errors import PricerError

@@ -1,0 +1,68 @@
+"""`pricer price`: a whole catalog priced into Parquet parts, resumable."""
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pricer.cli.common import CalibrateOpt, GpusOpt, TrustOpt, app, console, err
+from pricer.errors import PricerError
+from pricer.predictors.registry import load_predictor
+
+
+@app.command("price")
+def price_cmd(
+    inputs: Annotated[list[str], typer.Argument(metavar="INPUT...", help="CSV, TSV, JSONL or Parquet tables: paths, globs ('listings/*.csv') or fsspec URLs.")],
+    model: Annotated[str, typer.Option(help="A saved model directory or a built-in name.")],
+    out: Annotated[Path, typer.Option(help="Folder for the Parquet parts and the manifest; rerun with the same one to resume.")],
+    format: Annotated[str, typer.Option(help="parquet (the parts only), or csv / jsonl: the parts also joined into one file beside the folder, OUT.csv or OUT.jsonl.")] = "parquet",
+    chunk_rows: Annotated[int, typer.Option(help="Rows read, priced and written at a time (memory is bounded by it).")] = 10_000,
+    text_col: Annotated[Optional[str], typer.Option("--text", help="The column with the product text [default: text, else title with description].")] = None,
+    map_: Annotated[Optional[list[str]], typer.Option("--map", metavar="FIELD=COLUMN", help="FIELD=COLUMN for a table in another layout (fields: text, title, description, features, details).")] = None,
+    gpus: GpusOpt = 1,
+    batch_size: Annotated[Optional[int], typer.Option(help="Language models: texts per forward pass.")] = None,
+    trust_model: TrustOpt = False,
+    calibrate: CalibrateOpt = None,
+):
+    """Price every row of a catalog: each input column kept, estimate, low and high (the 80% interval) added; rows
+    without text get an empty estimate and are counted."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pricer.catalog.pricing import FORMATS, MANIFEST, join_parts, price_catalog
+
+    if format not in FORMATS:
+        raise PricerError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
+    bad = [m for m in map_ or [] if "=" not in m]
+    if bad:
+        raise PricerError(f"--map {bad[0]!r}: give FIELD=COLUMN, e.g. --map title='Product Name'")
+    columns = dict(m.split("=", 1) for m in map_ or [])
+    if text_col:
+        columns["text"] = text_col
+    if out.exists() and not out.is_dir():
+        raise PricerError(f"--out {out}: a file, not a folder")
+    predictor = load_predictor(model, gpus=gpus, batch_size=batch_size, trust_model=trust_model, calibrate=calibrate)
+    with Progress(TextColumn("pricing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]} rows/s"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("rows", total=None, speed="-")
+
+        def advance(rows):
+            bar.advance(task, rows)
+            elapsed = bar.tasks[task].elapsed or 0
+            bar.update(task, speed=f"{bar.tasks[task].completed / elapsed:,.0f}" if elapsed else "-")
+
+        try:
+            done = price_catalog(predictor, inputs, out, model=str(model), chunk_rows=chunk_rows, columns=columns,
+                                 on_chunk=advance, on_total=lambda total: bar.update(task, total=total))
+        except KeyboardInterrupt:
+            saved = sum(chunk["rows"] for chunk in json.loads((out / MANIFEST).read_text())["done"].values()) \
+                if (out / MANIFEST).exists() else 0
+            err.print(f"interrupted: {saved:,} rows saved in {out}; run the same command again to resume", soft_wrap=True)
+            raise typer.Exit(130) from None
+    said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}"
+    said += f"; {done.priced:,} priced now" + (f", {done.rows - done.priced:,} before" if done.chunks_done else "")
+    if done.no_text:
+        said += f"; {done.no_text:,} without text (empty estimate)"
+    if format != "parquet":
+        said += f"; joined into {join_parts(out, done.parts, format)}"
+    console.print(said, soft_wrap=True)
