@@ -68,6 +68,23 @@ def test_eval_of_a_run_that_writes_prices_with_every_decoder(priced_run, amazon,
 
 
 @pytest.mark.slow
+def test_a_language_model_run_is_calibrated_on_held_out_items(priced_run, amazon, tmp_path):
+    """A training run cannot be refitted on folds: `pricer calibrate` gives it its interval from items it did not
+    learn from (it learned dev[:40]), written into the run's folder and used by every command after."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(priced_run, run)
+    calibrated = run_cli("calibrate", "--model", run, "--data", f"{amazon / 'dev.jsonl'}[40:100]")
+    assert calibrated.returncode == 0, calibrated.stderr[-3000:]
+    assert (run / "intervals.json").exists() and "80% interval calibrated on" in calibrated.stdout
+    predictor = load_predictor(run)
+    (detail,) = predictor.estimate([read_items(f"{amazon / 'dev.jsonl'}[100:101]")[0].text])
+    low, high = predictor.calibration.interval([detail["price"]])
+    assert 0 < detail["low"] == low[0] < detail["high"] == high[0]  # (a tiny model's interval need not hold its guess)
+
+
+@pytest.mark.slow
 def test_a_runs_untrained_model_writes_no_price_and_says_so(tiny_run, amazon, tmp_path):
     """The tiny LoRA run on a random base: its greedy replies hold no number, which the Tester counts and flags."""
     result = run_cli("eval", "--model", tiny_run, "--data", f"{amazon / 'dev.jsonl'}[1250:]", "--size", "3",
