@@ -24,15 +24,15 @@ def read_items(*sources: str | Path) -> list[Item]:
 def fit(kind: str, items: list[Item] | str | Path, calibrate: bool = True, **params) -> Predictor:
     """A fitted predictor of a kind `pricer fit` offers (tfidf, embed-knn, ensemble with members=[...], ...), its 80%
     interval calibrated on out-of-fold estimates as `pricer fit` does (calibrate=False: no interval)."""
-    from pricer.predictors.intervals import out_of_fold
+    from pricer.predictors.intervals import calibrate_when_fitted
     from pricer.predictors.registry import make_predictor
 
     items = read_items(items) if isinstance(items, (str, Path)) else items
     predictor = make_predictor(kind, **params).fit(items)
-    if not calibrate:
+    if calibrate:
+        calibrate_when_fitted(predictor, items)
+    else:
         predictor.calibration = None
-    elif predictor.calibration is None and predictor.calibration_folds:
-        predictor.calibration = out_of_fold(predictor, items, predictor.calibration_folds)
     return predictor
 
 

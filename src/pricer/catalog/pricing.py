@@ -48,6 +48,12 @@ def read_manifest(out: Path, job: dict) -> dict:
     return manifest["done"]
 
 
+def rows_saved(out: Path) -> int:
+    """Rows of the chunks finished in OUT so far (by any run)."""
+    file = out / MANIFEST
+    return sum(chunk["rows"] for chunk in json.loads(file.read_text())["done"].values()) if file.exists() else 0
+
+
 def price_catalog(predictor, inputs: list[str], out: Path, model: str, chunk_rows: int = 10_000,
                   columns: dict[str, str] | None = None, on_chunk=None, on_total=None) -> Progress:
     """Price every row of the inputs into OUT/part-FFFFF-CCCCCC.parquet (input file F, chunk C), resuming a job cut

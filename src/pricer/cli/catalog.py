@@ -1,12 +1,11 @@
 """`pricer price`: a whole catalog priced into Parquet parts, resumable."""
 
-import json
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
-from pricer.cli.common import CalibrateOpt, GpusOpt, TrustOpt, app, console, err
+from pricer.cli.common import CalibrateOpt, GpusOpt, TrustOpt, app, column_map, console, err
 from pricer.errors import PricerError
 from pricer.predictors.registry import load_predictor
 
@@ -29,14 +28,11 @@ def price_cmd(
     without text get an empty estimate and are counted."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from pricer.catalog.pricing import FORMATS, MANIFEST, join_parts, price_catalog
+    from pricer.catalog.pricing import FORMATS, join_parts, price_catalog, rows_saved
 
     if format not in FORMATS:
         raise PricerError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
-    bad = [m for m in map_ or [] if "=" not in m]
-    if bad:
-        raise PricerError(f"--map {bad[0]!r}: give FIELD=COLUMN, e.g. --map title='Product Name'")
-    columns = dict(m.split("=", 1) for m in map_ or [])
+    columns = column_map(map_)
     if text_col:
         columns["text"] = text_col
     if out.exists() and not out.is_dir():
@@ -55,9 +51,7 @@ def price_cmd(
             done = price_catalog(predictor, inputs, out, model=str(model), chunk_rows=chunk_rows, columns=columns,
                                  on_chunk=advance, on_total=lambda total: bar.update(task, total=total))
         except KeyboardInterrupt:
-            saved = sum(chunk["rows"] for chunk in json.loads((out / MANIFEST).read_text())["done"].values()) \
-                if (out / MANIFEST).exists() else 0
-            err.print(f"interrupted: {saved:,} rows saved in {out}; run the same command again to resume", soft_wrap=True)
+            err.print(f"interrupted: {rows_saved(out):,} rows saved in {out}; run the same command again to resume", soft_wrap=True)
             raise typer.Exit(130) from None
     said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}"
     said += f"; {done.priced:,} priced now" + (f", {done.rows - done.priced:,} before" if done.chunks_done else "")

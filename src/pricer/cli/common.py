@@ -84,6 +84,14 @@ def _read(spec: str, text_col: str = "text", price_col: str = "price"):
 PRICER_MARKS = ("pricer.json", "train_config.json", "run", "index")  # what a model or a training run of pricer holds
 
 
+def column_map(pairs: list[str] | None) -> dict[str, str]:
+    """--map FIELD=COLUMN options as {field: column}; one without `=` is refused."""
+    bad = [m for m in pairs or [] if "=" not in m]
+    if bad:
+        raise PricerError(f"--map {bad[0]!r}: give FIELD=COLUMN, e.g. --map title='Product Name'")
+    return dict(m.split("=", 1) for m in pairs or [])
+
+
 def check_out_folder(out: Path) -> None:
     """--out is a new or empty folder, or one pricer wrote (a model or a run to resume): never a folder of other
     files that saving would overwrite."""

@@ -5,8 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pricer.cli.common import PriceCol, TextCol, _read, console, data_app
-from pricer.errors import PricerError
+from pricer.cli.common import PriceCol, TextCol, _read, column_map, console, data_app
 
 
 @data_app.command("curate")
@@ -28,10 +27,7 @@ def data_curate(
     from pricer.data.items import write_items
     from pricer.storage import atomic_write_json
 
-    bad = [m for m in map_ or [] if "=" not in m]
-    if bad:
-        raise PricerError(f"--map {bad[0]!r}: give FIELD=COLUMN, e.g. --map price='Selling Price'")
-    columns = dict(m.split("=", 1) for m in map_ or []) or None
+    columns = column_map(map_) or None
     tok = curation.load_tokenizer(tokenizer)
     items, dropped = [], Counter()
     for source in raw:

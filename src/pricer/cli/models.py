@@ -50,7 +50,7 @@ def fit(
 
 
 def set_calibration(predictor, calibrate: str, items, text_col: str, price_col: str) -> None:
-    from pricer.predictors.intervals import held_out, out_of_fold
+    from pricer.predictors.intervals import calibrate_when_fitted, held_out
 
     if calibrate == "none":
         predictor.calibration = None
@@ -58,9 +58,9 @@ def set_calibration(predictor, calibrate: str, items, text_col: str, price_col: 
         held = _read(calibrate, text_col, price_col)
         with console.status(f"calibrating the interval on {len(held):,} held-out items"):
             predictor.calibration = held_out(predictor, held, Path(calibrate).name)
-    elif predictor.calibration is None and predictor.calibration_folds:
+    else:
         with console.status(f"calibrating the interval: {predictor.calibration_folds} fits on folds of the items"):
-            predictor.calibration = out_of_fold(predictor, items, predictor.calibration_folds)
+            calibrate_when_fitted(predictor, items)
 
 
 @app.command()

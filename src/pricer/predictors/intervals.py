@@ -104,6 +104,13 @@ def out_of_fold(predictor, items, folds: int = FOLDS, seed: int = 42) -> Calibra
     return Calibration.fit(estimates, [it.price for it in items], f"{folds}-fold out-of-fold")
 
 
+def calibrate_when_fitted(predictor, items) -> None:
+    """What fitting does for the interval (`pricer fit`, `pricer.fit`): calibrate it out of fold, unless the predictor
+    has a calibration already (an ensemble's) or costs too much to refit (calibration_folds = 0)."""
+    if predictor.calibration is None and predictor.calibration_folds:
+        predictor.calibration = out_of_fold(predictor, items, predictor.calibration_folds)
+
+
 def held_out(predictor, items, name: str) -> Calibration:
     """A calibration from the fitted predictor's estimates on items it did not learn from."""
     return Calibration.fit(predictor.predict([it.text for it in items]), [it.price for it in items], name)
