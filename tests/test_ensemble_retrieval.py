@@ -124,6 +124,30 @@ def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
 
 
 @pytest.mark.slow
+def test_embedding_reports_progress_and_keeps_what_an_interrupted_run_embedded(amazon, monkeypatch):
+    from pricer.retrieval import embeddings
+
+    monkeypatch.setattr(embeddings, "SLICE", 2)
+    texts = [f"{it.text} (edition {n})" for n, it in enumerate(read_items(f"{amazon / 'dev.jsonl'}[:5]"))]
+    calls = []
+    first = embeddings.embed(texts + texts[:1], on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 5), (2, 5), (4, 5), (5, 5)] and first.shape == (6, 384)
+    assert np.allclose(first[0], first[5]) and np.allclose(np.linalg.norm(first, axis=1), 1, atol=1e-5)
+
+    more = [t + " again" for t in texts]
+
+    def stop_after_one_slice(done, total):
+        if done:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        embeddings.embed(more, on_progress=stop_after_one_slice)
+    calls.clear()
+    embeddings.embed(more, on_progress=lambda done, total: calls.append((done, total)))
+    assert calls[0] == (0, 3)  # the first slice of two was kept
+
+
+@pytest.mark.slow
 def test_frontier_prompt_carries_the_nearest_known_products(amazon, tmp_path):
     from pricer.predictors.frontier import FrontierPredictor
 

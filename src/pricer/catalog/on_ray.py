@@ -1,7 +1,8 @@
 """A catalog priced on a Ray cluster through Ray Data: Ray reads the inputs, a pool of model replicas (one per GPU, or
 one per `cpus_per_worker` CPUs) adds estimate, low and high to each batch exactly as `price_catalog` does, and the
 workers write the Parquet parts under OUT. A finished job is recorded in OUT's manifest and not priced again; a job
-cut short starts over (Ray Data does not resume), its own unfinished parts cleared first.
+cut short starts over (Ray Data does not resume), its own unfinished parts cleared first. Every row is written once,
+but not in the inputs' order: join on an id column.
 
 The model must load on every worker: a built-in name, or a folder at the same path on every node (a shared disk)."""
 
@@ -78,7 +79,7 @@ def read(ray, paths: list[str]):
 
     sep = "\t" if kind == "tsv" else ","
     names = {name for p in paths for name in pd.read_csv(p, sep=sep, nrows=0).columns}
-    return ray.data.read_csv(paths, parse_options=pcsv.ParseOptions(delimiter=sep),
+    return ray.data.read_csv(paths, parse_options=pcsv.ParseOptions(delimiter=sep, newlines_in_values=True),
                              convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}))
 
 
@@ -123,7 +124,6 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
         if clash := [name for name in ADDED if name in names]:
             raise PricerError(f"{paths[0]}: the input already has a column named {clash[0]!r}, which pricer adds")
         size, asks = pool_size(ray, workers, cpus_per_worker)
-        ray.data.DataContext.get_current().execution_options.preserve_order = True  # parts in the inputs' order
         priced = dataset.map_batches(
             Replica, batch_size=batch_rows, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=size),
             fn_constructor_kwargs=dict(model=model, columns=columns, calibrate=calibrate, batch_size=batch_size,
@@ -132,8 +132,11 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
         priced.write_parquet(str(out))
     except PricerError:
         raise
-    except Exception as e:  # a worker's error arrives wrapped in Ray's; its first line says what was wrong
-        raise PricerError(f"the Ray job failed: {first_line(e)}") from None
+    except Exception as e:  # a worker's error arrives wrapped in Ray's (RayTaskError), the worker's own as its cause
+        cause = getattr(e, "cause", None) or e
+        if isinstance(cause, PricerError):
+            raise PricerError(str(cause)) from None
+        raise PricerError(f"the Ray job failed: {type(cause).__name__}: {first_line(cause)}") from None
     finally:
         ray.shutdown()
     parts = sorted(p.name for p in out.glob("*.parquet"))

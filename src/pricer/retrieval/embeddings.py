@@ -16,6 +16,7 @@ from pricer.errors import PricerError, first_line
 from pricer.storage import cache_dir
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
+SLICE = 512  # texts embedded and cached at a time
 
 
 HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
@@ -78,17 +79,22 @@ class EmbeddingCache:
             self.db.executemany("INSERT OR REPLACE INTO vectors VALUES (?, ?)", rows)
 
 
-def embed(texts: list[str], model_name: str = DEFAULT_EMBEDDER, batch_size: int = 64, progress: bool = False) -> np.ndarray:
-    """Unit-length embeddings, one row per text, taken from the cache where they are already known."""
+def embed(texts: list[str], model_name: str = DEFAULT_EMBEDDER, batch_size: int = 64, on_progress=None) -> np.ndarray:
+    """Unit-length embeddings, one row per text, taken from the cache where they are already known. The texts not yet
+    known are embedded a slice at a time, each slice cached at once (an interrupted run keeps what it embedded);
+    on_progress(embedded, to_embed) after each slice."""
     cache = EmbeddingCache(model_name)
     keys = [EmbeddingCache.key(t) for t in texts]
     known = cache.get(list(set(keys)))
     missing = sorted({k: t for k, t in zip(keys, texts) if k not in known}.items())
-    if missing:
-        model = _sentence_model(model_name)
-        vectors = model.encode(
-            [t for _, t in missing], batch_size=batch_size, normalize_embeddings=True, show_progress_bar=progress
-        )
-        cache.put([k for k, _ in missing], vectors)
-        known.update({k: v.astype(np.float32) for (k, _), v in zip(missing, vectors)})
+    if on_progress:
+        on_progress(0, len(missing))
+    for start in range(0, len(missing), SLICE):
+        part = missing[start : start + SLICE]
+        vectors = _sentence_model(model_name).encode([t for _, t in part], batch_size=batch_size,
+                                                     normalize_embeddings=True, show_progress_bar=False)
+        cache.put([k for k, _ in part], vectors)
+        known.update({k: v.astype(np.float32) for (k, _), v in zip(part, vectors)})
+        if on_progress:
+            on_progress(start + len(part), len(missing))
     return np.stack([known[k] for k in keys])

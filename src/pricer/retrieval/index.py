@@ -22,10 +22,11 @@ class PriceIndex:
         self.faiss_index, self.items, self.embedder = faiss_index, items, embedder
 
     @classmethod
-    def build(cls, items: list[Item], embedder: str = DEFAULT_EMBEDDER) -> "PriceIndex":
+    def build(cls, items: list[Item], embedder: str = DEFAULT_EMBEDDER, on_progress=None) -> "PriceIndex":
+        """on_progress(embedded, to_embed) as embed() calls it."""
         import faiss
 
-        vectors = embed([it.text for it in items], embedder)
+        vectors = embed([it.text for it in items], embedder, on_progress=on_progress)
         index = faiss.IndexFlatIP(vectors.shape[1])  # inner product of unit vectors: cosine similarity
         index.add(vectors.astype(np.float32))
         return cls(index, items, embedder)
