@@ -1,5 +1,6 @@
 """`pricer price --ray` on a local Ray that the command starts on this machine: the same prices as the single-process
-path for TF-IDF and for a tiny language model, a finished job not priced again, and a table without text refused."""
+path for TF-IDF and for a tiny language model, a finished job not priced again, a table without text refused and an
+empty one finished."""
 
 import pandas as pd
 import pytest
@@ -62,3 +63,6 @@ def test_a_table_without_text_is_refused_before_any_work(tmp_path, amazon):
     pricer.fit("constant-mean", f"{amazon / 'train.jsonl'}[:100]").save(model)
     result = run_cli("price", tmp_path / "colours.csv", "--model", model, "--out", tmp_path / "out", *ON_RAY)
     assert result.returncode == 2 and "no product text: give a text, title or description column" in result.stderr
+    (tmp_path / "empty.csv").write_text("sku,title\n")
+    empty = run_cli("price", tmp_path / "empty.csv", "--model", model, "--out", tmp_path / "none", *ON_RAY)
+    assert empty.returncode == 0 and empty.stdout.startswith("0 rows in 0 parts"), empty.stderr[-2000:]

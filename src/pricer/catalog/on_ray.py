@@ -119,7 +119,10 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
     ray = connect(address)
     try:
         dataset = read(ray, paths)
-        names = dataset.schema().names
+        schema = dataset.schema()
+        if schema is None:  # the inputs hold no rows: a finished job with nothing to write
+            return finish(out, job, 0)
+        names = schema.names
         texts_of(pd.DataFrame(columns=names), columns, ", ".join(paths))  # refuses a table without text, here
         if clash := [name for name in ADDED if name in names]:
             raise PricerError(f"{paths[0]}: the input already has a column named {clash[0]!r}, which pricer adds")
@@ -139,8 +142,13 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
         raise PricerError(f"the Ray job failed: {type(cause).__name__}: {first_line(cause)}") from None
     finally:
         ray.shutdown()
+    return finish(out, job, size)
+
+
+def finish(out: Path, job: dict, workers: int) -> RayJob:
+    """Record the finished job in OUT's manifest, with the rows and the rows without an estimate the workers wrote."""
     parts = sorted(p.name for p in out.glob("*.parquet"))
-    estimates = pd.read_parquet(out, columns=["estimate"])["estimate"]
+    estimates = pd.read_parquet(out, columns=["estimate"])["estimate"] if parts else pd.Series([], dtype=float)
     summary = {"rows": len(estimates), "no_text": int(estimates.isna().sum()), "parts": parts}
     atomic_write_json(out / MANIFEST, {**job, "done": {"all": summary}})
-    return RayJob(summary["rows"], summary["no_text"], parts, size, priced=True)
+    return RayJob(summary["rows"], summary["no_text"], parts, workers, priced=True)
