@@ -3,7 +3,8 @@
 # `pricer price`, on one GPU, with --gpus 2 (a process per GPU) and through Ray (--ray, a replica per GPU).
 # The head is trained for a few steps only: its accuracy does not matter here, its speed is the full recipe's (same
 # base, same prompt with 5 neighbours). Prints rows/s per run. After experiments/gpu_unbundle.sh:
-#   . /tmp/env.sh; cd /tmp/repo; experiments/gpu_catalog.sh /tmp/x/data /tmp/out 200000
+#   . /tmp/env.sh; cd /tmp/repo; experiments/gpu_catalog.sh /tmp/x/data /tmp/out 200000   (GPUS=1 on one GPU: one GPU
+#   and Ray with one replica)
 set -euo pipefail
 DATA=$1; OUT=$2; ROWS=${3:-200000}
 W=/tmp/catalog; mkdir -p "$W" "$OUT"
@@ -28,6 +29,5 @@ timed() {  # NAME ARGS...
   echo "$name: $ROWS rows in $wall s, $(python -c "print(round($ROWS / $wall, 1))") rows/s; $(tail -1 "$OUT/catalog-$name.log")" | tee -a "$OUT/catalog.txt"
 }
 timed one-gpu --gpus 1
-timed gpus-2 --gpus 2
-timed ray-2 --ray --workers 2
+if [ "${GPUS:-2}" -ge 2 ]; then timed gpus-2 --gpus 2; timed ray-2 --ray --workers 2; else timed ray-1 --ray --workers 1; fi
 nvidia-smi --query-gpu=name --format=csv,noheader | head -1 >> "$OUT/catalog.txt"
