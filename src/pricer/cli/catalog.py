@@ -32,7 +32,7 @@ def price_cmd(
     without text get an empty estimate and are counted."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from pricer.catalog.pricing import FORMATS, join_parts, price_catalog, rows_saved
+    from pricer.catalog.pricing import FORMATS, price_catalog, rows_saved
 
     if format not in FORMATS:
         raise PricerError(f"--format {format!r}: choose one of {', '.join(FORMATS)}")
@@ -60,25 +60,27 @@ def price_cmd(
         except KeyboardInterrupt:
             err.print(f"interrupted: {rows_saved(out):,} rows saved in {out}; run the same command again to resume", soft_wrap=True)
             raise typer.Exit(130) from None
-    said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}"
-    said += f"; {done.priced:,} priced now" + (f", {done.rows - done.priced:,} before" if done.chunks_done else "")
-    if done.no_text:
-        said += f"; {done.no_text:,} without text (empty estimate)"
-    if format != "parquet":
-        said += f"; joined into {join_parts(out, done.parts, format)}"
-    console.print(said, soft_wrap=True)
+    how = f"{done.priced:,} priced now" + (f", {done.rows - done.priced:,} before" if done.chunks_done else "")
+    say_done(out, done, how, format)
 
 
 def price_on_cluster(inputs, out, model, columns, format, address, workers, cpus_per_worker, batch_rows, calibrate,
                      batch_size, trust_model):
     from pricer.catalog.on_ray import price_on_ray
-    from pricer.catalog.pricing import join_parts
 
     done = price_on_ray(inputs, out, str(model), columns, address=address, workers=workers,
                         cpus_per_worker=cpus_per_worker, batch_rows=batch_rows, calibrate=calibrate,
                         batch_size=batch_size, trust_model=trust_model)
-    said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}"
-    said += f"; priced on Ray by {done.workers} replicas" if done.priced else "; finished before, 0 priced now"
+    say_done(out, done, f"priced on Ray by {done.workers} replicas" if done.priced else "finished before, 0 priced now",
+             format)
+
+
+def say_done(out: Path, done, how: str, format: str) -> None:
+    """The finished job in one line (rows, parts, how they were priced, rows without text), the parts joined into
+    OUT.csv or OUT.jsonl first where --format asks for it."""
+    from pricer.catalog.pricing import join_parts
+
+    said = f"{done.rows:,} rows in {len(done.parts):,} parts in {out}; {how}"
     if done.no_text:
         said += f"; {done.no_text:,} without text (empty estimate)"
     if format != "parquet":

@@ -23,9 +23,9 @@ def index_build(
     price_col: PriceCol = "price",
 ):
     """Embed items with MiniLM and store them in a FAISS index on disk."""
-    from pricer.retrieval.index import PriceIndex
-
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from pricer.retrieval.index import PriceIndex
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("texts"),
