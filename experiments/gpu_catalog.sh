@@ -5,6 +5,8 @@
 # base, same prompt with 5 neighbours). Prints rows/s per run. After experiments/gpu_unbundle.sh:
 #   . /tmp/env.sh; cd /tmp/repo; experiments/gpu_catalog.sh /tmp/x/data /tmp/out 200000   (GPUS=1 on one GPU: one GPU
 #   and Ray with one replica)
+# The head is trained and the one-GPU run made on GPU 0; the two-GPU runs wait until no other process holds a GPU, so
+# another job (an accuracy run on GPU 1) may share the machine's first minutes without sharing the timed runs.
 set -euo pipefail
 DATA=$1; OUT=$2; ROWS=${3:-200000}
 W=/tmp/catalog; mkdir -p "$W" "$OUT"
@@ -19,7 +21,7 @@ items = [it for name in ("train.jsonl", "train-extra.jsonl", "train-more.jsonl",
 pd.DataFrame({"sku": [f"{n:09d}" for n in range(rows)], "title": [items[n % len(items)].title or "" for n in range(rows)],
               "description": [items[n % len(items)].text for n in range(rows)]}).to_parquet(out, index=False)
 EOF
-[ -f "$W/head/pricer.json" ] || pricer train --config recipes/qwen15-regression-rag.toml max_steps=20 save_steps=0 \
+[ -f "$W/head/pricer.json" ] || CUDA_VISIBLE_DEVICES=0 pricer train --config recipes/qwen15-regression-rag.toml max_steps=20 save_steps=0 \
   --train "$DATA/train.jsonl" --out "$W/head" > "$OUT/catalog-train.log" 2>&1
 timed() {  # NAME ARGS...
   local name=$1; shift; rm -rf "$W/out-$name"; local start; start=$(date +%s.%N)
@@ -28,6 +30,10 @@ timed() {  # NAME ARGS...
   local wall; wall=$(python -c "import time; print(time.time() - $start)")
   echo "$name: $ROWS rows in $wall s, $(python -c "print(round($ROWS / $wall, 1))") rows/s; $(tail -1 "$OUT/catalog-$name.log")" | tee -a "$OUT/catalog.txt"
 }
+gpus_free() {  # until no process other than ours holds a GPU
+  while [ -n "$(nvidia-smi --query-compute-apps=pid --format=csv,noheader)" ]; do sleep 10; done
+}
 timed one-gpu --gpus 1
+gpus_free
 if [ "${GPUS:-2}" -ge 2 ]; then timed gpus-2 --gpus 2; timed ray-2 --ray --workers 2; else timed ray-1 --ray --workers 1; fi
 nvidia-smi --query-gpu=name --format=csv,noheader | head -1 >> "$OUT/catalog.txt"
