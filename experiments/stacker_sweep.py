@@ -4,7 +4,9 @@ the split's held items, each against the linear stacker with a paired bootstrap 
   V1: fitted on train + train-extra, scored on dev[:1250].
   V2: fitted on train + train-extra + dev[:625], scored on dev[625:1250] (dev[:625] stands for the benchmark-like
       part of the final pool, so weights toward it can be tried).
-Usage: python experiments/stacker_sweep.py [DATA_DIR] [OUT_DIR]   (about 25 minutes a split on 2 cores, MiniLM cached)
+  V1M: V1 with train-more in the pool (train + train-extra + train-more), scored on dev[:1250].
+Usage: python experiments/stacker_sweep.py [DATA_DIR] [OUT_DIR] [SPLITS]   (SPLITS: comma-separated, default v1,v2;
+about 25 minutes a split on 2 cores, MiniLM cached)
 """
 
 import sys
@@ -26,7 +28,8 @@ EXTRA = ["features", "bow"]
 BENCHMARK_CATEGORIES = {"Automotive", "Electronics", "Office_Products", "Tools_and_Home_Improvement",
                         "Cell_Phones_and_Accessories", "Toys_and_Games", "Appliances", "Musical_Instruments"}
 SPLITS = {"v1": (["train.jsonl", "train-extra.jsonl"], "dev.jsonl[:1250]"),
-          "v2": (["train.jsonl", "train-extra.jsonl", "dev.jsonl[:625]"], "dev.jsonl[625:1250]")}
+          "v2": (["train.jsonl", "train-extra.jsonl", "dev.jsonl[:625]"], "dev.jsonl[625:1250]"),
+          "v1m": (["train.jsonl", "train-extra.jsonl", "train-more.jsonl"], "dev.jsonl[:1250]")}
 
 
 def member_predictions(name, pool, held, split):
@@ -96,5 +99,5 @@ def sweep(split):
 
 
 if __name__ == "__main__":
-    for split in SPLITS:
+    for split in (sys.argv[3] if len(sys.argv) > 3 else "v1,v2").split(","):
         sweep(split)

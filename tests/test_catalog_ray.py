@@ -66,3 +66,15 @@ def test_a_table_without_text_is_refused_before_any_work(tmp_path, amazon):
     (tmp_path / "empty.csv").write_text("sku,title\n")
     empty = run_cli("price", tmp_path / "empty.csv", "--model", model, "--out", tmp_path / "none", *ON_RAY)
     assert empty.returncode == 0 and empty.stdout.startswith("0 rows in 0 parts"), empty.stderr[-2000:]
+
+
+def test_one_parquet_file_of_one_row_group_reaches_every_replica(amazon, tmp_path):
+    frame = pd.read_csv(listings(amazon, tmp_path / "listings.csv", 1_200), dtype=str, keep_default_na=False)
+    frame.to_parquet(tmp_path / "listings.parquet", row_group_size=len(frame))  # Ray reads it as a single block
+    model = tmp_path / "mean"
+    pricer.fit("constant-mean", f"{amazon / 'train.jsonl'}[:100]").save(model)
+    result = run_cli("price", tmp_path / "listings.parquet", "--model", model, "--out", tmp_path / "ray",
+                     "--chunk-rows", "300", *ON_RAY)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "ray").glob("*.parquet"))) == 4  # split into chunks of 300 rows, not one block
+    assert len(pd.read_parquet(tmp_path / "ray")) == 1_200

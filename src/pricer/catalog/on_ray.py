@@ -127,6 +127,8 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
         if clash := [name for name in ADDED if name in names]:
             raise PricerError(f"{paths[0]}: the input already has a column named {clash[0]!r}, which pricer adds")
         size, asks = pool_size(ray, workers, cpus_per_worker)
+        # A file is read as one block per row group: one Parquet file of one group would reach one replica only.
+        dataset = dataset.repartition(target_num_rows_per_block=batch_rows)
         priced = dataset.map_batches(
             Replica, batch_size=batch_rows, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=size),
             fn_constructor_kwargs=dict(model=model, columns=columns, calibrate=calibrate, batch_size=batch_size,
