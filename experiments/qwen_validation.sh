@@ -22,6 +22,8 @@ pricer train --config recipes/qwen15-regression-rag.toml save_steps=0 "$@" --tra
 echo "trained in $(( $(date +%s) - start )) s" >> "$OUT/$NAME/train.log"
 pricer eval --model "$RUN" --data "$SCORE" --size 0 --batch-size 64 --quiet \
   --out "$OUT/$NAME/eval" --name "$NAME" 2>&1 | quiet > "$OUT/$NAME/eval.log"
+python -c "import json, sys; print('i,guess'); [print(f\"{r['i']},{r['guess']}\") for r in map(json.loads, sys.stdin)]" \
+  < "$OUT/$NAME/eval/items.jsonl" > "$OUT/$NAME/guesses.csv"  # what experiments/validation/ keeps
 cp "$RUN/train_config.json" "$OUT/$NAME/" 2>/dev/null || true
 [ "${KEEP:-0}" = 1 ] || rm -rf "$RUN"
 echo done > "$OUT/$NAME/done"
