@@ -24,7 +24,7 @@ from pricer.predictors.registry import predictor_class
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 OUT = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
 MEMBERS = ["tfidf", "embed-knn", "sparse-mlp"]
-EXTRA = ["features", "bow", "tfidf-char"]
+EXTRA = ["features", "bow"]
 BENCHMARK_CATEGORIES = {"Automotive", "Electronics", "Office_Products", "Tools_and_Home_Improvement",
                         "Cell_Phones_and_Accessories", "Toys_and_Games", "Appliances", "Musical_Instruments"}
 SPLITS = {"v1": (["train.jsonl", "train-extra.jsonl"], "dev.jsonl[:1250]"),
@@ -75,8 +75,7 @@ def sweep(split):
         "boosted on absolute error": stack(HistGradientBoostingRegressor(**boosted, loss="absolute_error")),
         "boosted + features": stack(HistGradientBoostingRegressor(**boosted), MEMBERS + ["features"]),
         "boosted + bow": stack(HistGradientBoostingRegressor(**boosted), MEMBERS + ["bow"]),
-        "boosted + features + bow": stack(HistGradientBoostingRegressor(**boosted), MEMBERS + ["features", "bow"]),
-        "boosted + tfidf-char": stack(HistGradientBoostingRegressor(**boosted), MEMBERS + ["tfidf-char"]),
+        "boosted + features + bow": stack(HistGradientBoostingRegressor(**boosted), MEMBERS + EXTRA),
     }
     off = np.array([it.category is not None and it.category not in BENCHMARK_CATEGORIES for it in pool])
     runs["linear, off-benchmark categories x0.3"] = stack(LinearRegression(positive=True),

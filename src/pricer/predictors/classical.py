@@ -145,26 +145,21 @@ class BagOfWordsPredictor(SklearnPredictor):
 
 
 class TfidfPredictor(SklearnPredictor):
-    """Word 1-2 grams (or, with analyzer="char_wb", 2-5 characters within words), TF-IDF, ridge regression on
-    log(1 + price)."""
+    """Word 1-2 grams, TF-IDF, ridge regression on log(1 + price)."""
 
     kind = "tfidf"
     log_target = True
 
-    def __init__(self, alpha: float = 1.0, analyzer: str = "word"):
+    def __init__(self, alpha: float = 1.0):
         super().__init__()
-        if analyzer not in ("word", "char_wb"):
-            raise PricerError(f"tfidf analyzer {analyzer!r}: give word or char_wb")
-        self.alpha, self.analyzer = alpha, analyzer
+        self.alpha = alpha
 
     def make_model(self):
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import Ridge
         from sklearn.pipeline import make_pipeline
 
-        grams = (1, 2) if self.analyzer == "word" else (2, 5)
         return make_pipeline(
-            TfidfVectorizer(analyzer=self.analyzer, ngram_range=grams, min_df=2, sublinear_tf=True,
-                            strip_accents="unicode"),
+            TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, strip_accents="unicode"),
             Ridge(alpha=self.alpha),
         )

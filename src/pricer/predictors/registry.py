@@ -38,7 +38,6 @@ RECIPES = {
     "features": ("features", {}),
     "bow": ("bow", {}),
     "tfidf": ("tfidf", {}),
-    "tfidf-char": ("tfidf", {"analyzer": "char_wb"}),  # 2-5 characters within words: spellings, units, model numbers
     "embed-rf": ("embed-rf", {}),
     "embed-knn": ("embed-knn", {}),
     "dnn": ("dnn", {}),  # the course v2's size: hidden 4096, 8 residual blocks (a GPU's work)
