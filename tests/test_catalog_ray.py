@@ -76,5 +76,6 @@ def test_one_parquet_file_of_one_row_group_reaches_every_replica(amazon, tmp_pat
     result = run_cli("price", tmp_path / "listings.parquet", "--model", model, "--out", tmp_path / "ray",
                      "--chunk-rows", "300", *ON_RAY)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert len(list((tmp_path / "ray").glob("*.parquet"))) == 4  # split into chunks of 300 rows, not one block
+    # cut into blocks of about 300 rows' size (a part each), not priced as one block by one replica
+    assert 2 <= len(list((tmp_path / "ray").glob("*.parquet"))) <= 12
     assert len(pd.read_parquet(tmp_path / "ray")) == 1_200

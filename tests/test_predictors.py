@@ -75,6 +75,12 @@ def test_model_dir_of_another_kind_or_newer_format_is_refused(small, tmp_path):
     (tmp_path / "m" / "pricer.json").write_text(json.dumps({**manifest, "format": 99}))
     result = run_cli("predict", "--model", tmp_path / "m", "anything")
     assert result.returncode == 2 and "format 99" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "m" / "pricer.json").write_text(json.dumps({**manifest, "params": {"statistic": "mean", "trim": 0.1}}))
+    result = run_cli("predict", "--model", tmp_path / "m", "anything")  # saved by a newer pricer with one more setting
+    assert result.returncode == 2 and "does not know: trim" in result.stderr and "Traceback" not in result.stderr
+    (tmp_path / "m" / "pricer.json").write_text(json.dumps({**manifest, "params": ["mean"]}))
+    with pytest.raises(PricerError, match="params are not a table of settings"):
+        load_predictor(tmp_path / "m")
     (tmp_path / "m" / "pricer.json").write_text(json.dumps({**manifest, "kind": "quantum"}))
     with pytest.raises(PricerError, match="unknown predictor kind 'quantum'"):
         load_predictor(tmp_path / "m")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from pricer.catalog.pricing import ADDED, MANIFEST, job_of, price_chunk, read_manifest
-from pricer.catalog.reading import expand, table_format, texts_of
+from pricer.catalog.reading import chunks, expand, table_format, texts_of
 from pricer.errors import PricerError, first_line
 from pricer.storage import atomic_write_json
 
@@ -83,6 +83,19 @@ def read(ray, paths: list[str]):
                              convert_options=pcsv.ConvertOptions(column_types={n: pa.string() for n in names}))
 
 
+def block_bytes(paths: list[str], rows: int) -> int:
+    """The size of `rows` rows in memory, from the first rows of the first input. Ray cuts what it reads into blocks
+    of at most this size and a replica takes a block at a time: left to Ray's default (128 MiB), one Parquet file of
+    one row group is a single block, priced by one replica while the others idle. (Ray's streaming repartition would
+    also split it, but it asks a CPU of its own and stalls where the replicas leave only one for reading.)"""
+    import pyarrow as pa
+
+    sample = next(chunks(paths[0], 1_000), None)
+    if sample is None or sample.empty:
+        return 1 << 27
+    return max(1, int(pa.Table.from_pandas(sample, preserve_index=False).nbytes / len(sample) * rows))
+
+
 def pool_size(ray, workers: int, cpus_per_worker: float) -> tuple[int, dict]:
     """Replicas and what each asks of Ray: a GPU each where the cluster has GPUs, else cpus_per_worker CPUs each,
     leaving one CPU for reading and writing (an actor pool on every CPU stalls Ray Data's read tasks)."""
@@ -118,6 +131,7 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
 
     ray = connect(address)
     try:
+        ray.data.DataContext.get_current().target_max_block_size = block_bytes(paths, batch_rows)
         dataset = read(ray, paths)
         schema = dataset.schema()
         if schema is None:  # the inputs hold no rows: a finished job with nothing to write
@@ -127,8 +141,6 @@ def price_on_ray(inputs: list[str], out: Path, model: str, columns: dict[str, st
         if clash := [name for name in ADDED if name in names]:
             raise PricerError(f"{paths[0]}: the input already has a column named {clash[0]!r}, which pricer adds")
         size, asks = pool_size(ray, workers, cpus_per_worker)
-        # A file is read as one block per row group: one Parquet file of one group would reach one replica only.
-        dataset = dataset.repartition(target_num_rows_per_block=batch_rows)
         priced = dataset.map_batches(
             Replica, batch_size=batch_rows, batch_format="pandas", compute=ray.data.ActorPoolStrategy(size=size),
             fn_constructor_kwargs=dict(model=model, columns=columns, calibrate=calibrate, batch_size=batch_size,

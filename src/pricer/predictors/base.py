@@ -91,7 +91,13 @@ class Predictor:
         manifest = read_manifest(path)
         if manifest["kind"] != cls.kind:
             raise PricerError(f"{path} holds a {manifest['kind']!r} predictor, not a {cls.kind!r} one")
-        predictor = cls(**manifest.get("params", {}))
+        params = manifest.get("params", {})
+        accepted = inspect.signature(cls.__init__).parameters.values()
+        if not any(a.kind == a.VAR_KEYWORD for a in accepted):
+            if unknown := sorted(set(params) - {a.name for a in accepted}):
+                raise PricerError(f"{path}: saved with setting(s) this version of pricer does not know: "
+                                  f"{', '.join(unknown)}; fit it again, or load it with the version that saved it")
+        predictor = cls(**params)
         predictor.load_state(Path(path))
         predictor.calibration = Calibration.load(Path(path))
         return predictor
@@ -132,4 +138,6 @@ def read_manifest(path: str | Path) -> dict:
     version = manifest.get("format")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise PricerError(f"{path}: saved in format {version}, this pricer {__version__} reads format {FORMAT_VERSION}")
+    if not isinstance(manifest.get("params", {}), dict):
+        raise PricerError(f"{file}: its params are not a table of settings")
     return manifest
