@@ -1,3 +1,4 @@
+import json
 from pathlib import Path
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 from conftest import run_cli
 from pricer import PricerError
 from pricer.data.items import read_items
-from pricer.predictors.ensemble import EnsemblePredictor
+from pricer.predictors.ensemble import EnsemblePredictor, member_template
 from pricer.predictors.registry import RECIPES, ensemble_recipe, load_predictor, make_predictor
 from pricer.retrieval.index import PriceIndex
 
@@ -103,7 +104,20 @@ def test_shipped_ensemble_recipes_name_real_members():
         table = ensemble_recipe(recipe)
         if table is not None:
             for member in table["members"]:
-                assert member in RECIPES or (root / member).is_file(), f"{recipe.name}: {member}"
+                member_template(str(root / member) if ".toml" in member else member)  # its settings are known ones
+                assert member in RECIPES or (root / member.split()[0]).is_file(), f"{recipe.name}: {member}"
+
+
+def test_a_recipe_member_takes_settings_over_its_file(tmp_path):
+    recipe = tmp_path / "head.toml"
+    recipe.write_text('[train]\nbase = "smollm2-135m"\nhead = "regression"\n')
+    assert member_template(str(recipe)) == ("head", "llm-recipe", {"recipe": str(recipe)})
+    name, kind, params = member_template(f"{recipe} seed=7 epochs=3")
+    assert name == "head-seed7-epochs3" and params == {"recipe": str(recipe), "overrides": {"seed": 7, "epochs": 3}}
+    with pytest.raises(PricerError, match="speed: not a recipe setting"):
+        member_template(f"{recipe} speed=7")
+    with pytest.raises(PricerError, match="two members are named alike"):
+        EnsemblePredictor(members=["tfidf", "tfidf"], folds=0).fit([])
 
 
 @pytest.mark.slow
@@ -194,3 +208,20 @@ def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path
     assert again.returncode == 0 and again.stderr.count("reusing the finished run") == 1, again.stderr[-2000:]
     assert {f: f.stat().st_mtime_ns for f in kept} == kept  # the folds were read back, not trained and written again
     assert "tiny-regression: out-of-fold error" in again.stdout
+
+
+@pytest.mark.slow
+def test_two_seeds_of_one_recipe_blend(tiny_base, amazon, tmp_path):
+    recipe = tmp_path / "tiny.toml"
+    recipe.write_text(f'[train]\nbase = "{tiny_base}"\nhead = "regression"\nlora_r = 0\nmax_steps = 2\nbatch_size = 4\n')
+    result = run_cli("fit", "ensemble", "--members", recipe, "--members", f"{recipe} seed=7", "--folds", "0",
+                     "--train", f"{amazon / 'dev.jsonl'}[:24]", "--out", tmp_path / "seeds")
+    assert result.returncode == 0, result.stderr[-3000:]
+    runs = {name: tmp_path / "seeds" / "members" / name / "run" for name in ("tiny", "tiny-seed7")}
+    seeds = {name: json.loads((run / "train_config.json").read_text())["seed"] for name, run in runs.items()}
+    assert seeds == {"tiny": 42, "tiny-seed7": 7}
+    texts = [it.text for it in read_items(f"{amazon / 'dev.jsonl'}[1250:1253]")]
+    blend, members = load_predictor(tmp_path / "seeds"), [load_predictor(run) for run in runs.values()]
+    guesses = [m.predict(texts) for m in members]
+    assert not np.allclose(guesses[0], guesses[1])  # two seeds, two different models
+    assert blend.predict(texts) == pytest.approx(np.sqrt((guesses[0] + 1) * (guesses[1] + 1)) - 1, rel=1e-5)

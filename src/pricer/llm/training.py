@@ -201,13 +201,13 @@ class RecipePredictor(Predictor):
     kind = "llm-recipe"
     calibration_folds = 0  # five more trainings would cost hours: calibrated on a held-out file (`--calibrate FILE`)
 
-    def __init__(self, recipe: str = ""):
-        self.recipe = recipe
+    def __init__(self, recipe: str = "", overrides: dict | None = None):
+        self.recipe, self.overrides = recipe, overrides or {}
         self.run: Predictor | None = None
         self.run_dir: Path | None = None
 
     def fit(self, items):
-        config = TrainConfig(**read_recipe(self.recipe))
+        config = TrainConfig(**{**read_recipe(self.recipe), **self.overrides})
         digest = hashlib.sha256(json.dumps([asdict(config), [(it.text, it.price) for it in items]]).encode()).hexdigest()
         from pricer.llm.models import model_cache_dir
 

@@ -35,7 +35,8 @@ STACKERS = ("linear", "boosted")
 
 def member_template(spec: str) -> tuple[str, str, dict]:
     """(name, kind, params) of a member given as a recipe name, a saved predictor directory, a training recipe file
-    (.toml) for a language model, which is trained on every fold, or `fixed:MODEL` for a model that is not refitted:
+    (.toml) for a language model, which is trained on every fold (`RECIPE.toml KEY=VALUE ...` with settings over the
+    file's, as `pricer train` takes them: another seed), or `fixed:MODEL` for a model that is not refitted:
     its predictions on the training items stand in for out-of-fold ones (so it must not have been trained on them),
     and the saved ensemble keeps the reference, revision included, not a copy."""
     if spec.startswith(f"{FIXED}:"):
@@ -47,10 +48,15 @@ def member_template(spec: str) -> tuple[str, str, dict]:
         model = f"{local}@{revision}" if revision else local
         name = model.rstrip("/").replace("/", "--")[-60:]
         return name, FIXED, {"model": model}
-    if spec.endswith(".toml"):
-        if ensemble_recipe(spec) is not None:
+    if spec.endswith(".toml") or ".toml " in spec:
+        from pricer.llm.training import parse_overrides
+
+        recipe, _, settings = spec.partition(".toml")
+        recipe, overrides = recipe + ".toml", parse_overrides(settings.split())
+        if ensemble_recipe(recipe) is not None:
             raise PricerError(f"member {spec!r} is an ensemble recipe; ensembles do not nest")
-        kind, params, name = "llm-recipe", {"recipe": spec}, Path(spec).stem
+        kind, name = "llm-recipe", Path(recipe).stem + "".join(f"-{key}{value}" for key, value in overrides.items())
+        params = {"recipe": recipe, "overrides": overrides} if overrides else {"recipe": recipe}
     elif Path(spec).is_dir():
         manifest = read_manifest(spec)
         kind, params, name = manifest["kind"], manifest.get("params", {}), Path(spec).name
@@ -118,6 +124,8 @@ class EnsemblePredictor(Predictor):
             raise PricerError(f"ensemble stacker must be {' or '.join(STACKERS)}, not {self.stacker!r}")
         templates = [member_template(m) for m in self.members]
         self.names = [t[0] for t in templates]
+        if len(set(self.names)) < len(self.names):
+            raise PricerError(f"two members are named alike ({', '.join(self.members)}); give each its own")
         self.references = {name: params["model"] for name, kind, params in templates if kind == FIXED}
         fixed = {m: load_predictor(params["model"]) for m, (_, kind, params) in enumerate(templates) if kind == FIXED}
         if self.folds == 0:  # a blend: no out-of-fold predictions, no stacker
