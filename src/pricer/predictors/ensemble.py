@@ -51,8 +51,8 @@ def member_template(spec: str) -> tuple[str, str, dict]:
     if spec.endswith(".toml") or ".toml " in spec:
         from pricer.llm.training import parse_overrides
 
-        recipe, _, settings = spec.partition(".toml")
-        recipe, overrides = recipe + ".toml", parse_overrides(settings.split())
+        head, with_settings, settings = spec.partition(".toml ")
+        recipe, overrides = head + ".toml" if with_settings else spec, parse_overrides(settings.split())
         if ensemble_recipe(recipe) is not None:
             raise PricerError(f"member {spec!r} is an ensemble recipe; ensembles do not nest")
         kind, name = "llm-recipe", Path(recipe).stem + "".join(f"-{key}{value}" for key, value in overrides.items())
