@@ -147,3 +147,21 @@ def test_sparse_mlp_learns_and_reloads(small, tmp_path):
     before = mlp.predict(texts)
     assert np.all(np.isfinite(before)) and np.all(before >= 0)
     assert np.allclose(load_predictor(tmp_path / "mlp").predict(texts), before, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_sparse_mlp_with_sentence_vectors_learns_and_reloads(small, tmp_path):
+    """sparse-mlp-embed: the MiniLM vector enters the first layer beside TF-IDF. It beats the constant, its networks
+    take the vectors, and the saved model gives the same numbers (its layer's size read back from the weights)."""
+    train, test = small
+    train, test = train[-600:], test[:100]  # the embedding tests' texts: their vectors are cached by then
+    mlp = make_predictor("sparse-mlp-embed")
+    mlp.networks, mlp.hidden = 2, 32
+    mlp.fit(train)
+    assert mlp.vector_dims == 384 and mlp.nets[0].vectors is not None
+    assert mae(mlp, test) < mae(make_predictor("constant-median").fit(train), test)
+    mlp.save(tmp_path / "mlp")
+    texts = [it.text for it in test[:5]] + ["zzqx"]
+    loaded = load_predictor(tmp_path / "mlp")
+    assert loaded.params()["embedder"] == "all-MiniLM-L6-v2" and loaded.vector_dims == 384
+    assert np.allclose(loaded.predict(texts), mlp.predict(texts), rtol=1e-5)
