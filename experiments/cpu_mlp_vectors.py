@@ -1,9 +1,9 @@
 """Does the sparse MLP gain from the MiniLM vector beside its TF-IDF input (`sparse-mlp-embed`)? On the V1M
 validation split of experiments/stacker_sweep.py (fitted on train + train-extra + train-more, scored on dev[:1250])
 with its five folds and cached member predictions: the network alone against sparse-mlp, and the boosted stacker with
-it in sparse-mlp's place, beside the three members, and with fewer members.
+it in sparse-mlp's place, beside the three members, and with fewer members; then with 8 networks or 512 hidden units.
 Usage: python experiments/cpu_mlp_vectors.py [DATA_DIR] [SWEEP_DIR]   (run stacker_sweep.py ... v1m first; about
-5 minutes on 2 cores once the MiniLM vectors are cached)
+20 minutes on 2 cores once the MiniLM vectors are cached)
 """
 
 import sys
@@ -21,6 +21,7 @@ DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
 MEMBERS = ["tfidf", "embed-knn", "sparse-mlp"]
 NEW = "sparse-mlp-embed"
+VARIANTS = {"networks8": {"networks": 8}, "hidden512": {"hidden": 512}}  # settings over sparse-mlp-embed's, each in the stack
 
 
 def main():
@@ -32,8 +33,16 @@ def main():
         _, kind, params = member_template(NEW)
         oof = out_of_fold_predictions(kind, params, pool, np.random.default_rng(42).permutation(len(pool)) % 5)
         np.savez(cache, oof=oof, held=predictor_class(kind)(**params).fit(pool).predict([it.text for it in held]))
-    members = {n: np.load(SWEEP / f"v1m-{n}.npz") for n in MEMBERS + [NEW]}
-    for name in ("sparse-mlp", NEW):
+    _, kind, params = member_template(NEW)
+    for name, settings in VARIANTS.items():
+        path = SWEEP / f"v1m-{NEW}-{name}.npz"
+        if not path.exists():
+            oof = out_of_fold_predictions(kind, params | settings, pool,
+                                          np.random.default_rng(42).permutation(len(pool)) % 5)
+            held_guesses = predictor_class(kind)(**(params | settings)).fit(pool).predict([it.text for it in held])
+            np.savez(path, oof=oof, held=held_guesses)
+    members = {n: np.load(SWEEP / f"v1m-{n}.npz") for n in MEMBERS + [NEW] + [f"{NEW}-{v}" for v in VARIANTS]}
+    for name in ["sparse-mlp", NEW] + [f"{NEW}-{v}" for v in VARIANTS]:
         print(f"{name} alone: out-of-fold ${np.mean(np.abs(members[name]['oof'] - np.expm1(y))):.2f}, "
               f"validation ${np.mean(np.abs(members[name]['held'] - truth)):.2f}")
 
@@ -46,6 +55,7 @@ def main():
             f"{NEW} in sparse-mlp's place": ["tfidf", "embed-knn", NEW],
             f"{NEW} beside the three": MEMBERS + [NEW],
             f"embed-knn and {NEW}": ["embed-knn", NEW], f"tfidf and {NEW}": ["tfidf", NEW]}
+    runs |= {f"embed-knn and {NEW} {v}": ["embed-knn", f"{NEW}-{v}"] for v in VARIANTS}
     base = None
     for name, names in runs.items():
         errors = np.abs(boosted(names) - truth)

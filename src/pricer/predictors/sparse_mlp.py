@@ -12,7 +12,7 @@ trains in seconds on a CPU.
 
 With an `embedder` (`sparse-mlp-embed`), the text's unit sentence vector (all-MiniLM-L6-v2, cached as embed-knn's)
 enters the same first hidden layer through a linear map: on the validation slice the network alone went from $111.34
-to $107.08 and the CPU stack with it in sparse-mlp's place from $106.23 to $104.35 (docs/results.md).
+to $107.27, and the CPU stack from $106.23 to $103.73 with it and embed-knn as its members (docs/results.md).
 """
 
 import json
