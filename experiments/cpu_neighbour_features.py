@@ -1,10 +1,11 @@
 """Does the CPU stack gain from what the neighbours say beyond their weighted price? On the V1M validation split of
 experiments/stacker_sweep.py (fitted on train + train-extra + train-more, scored on dev[:1250]), with that script's
-cached out-of-fold member predictions and the same five folds: the boosted stacker on the three members' log prices,
+cached out-of-fold member predictions and the same five folds: the boosted stacker on the members' log prices,
 against the same with the MiniLM neighbours' statistics beside them (closeness of the nearest and of the ten, the
 median and spread of their log prices), and against a ridge on the MiniLM vectors as a fourth member. Each neighbour
 statistic of a pool item comes from the other folds' items only, as the members' predictions do.
-Usage: python experiments/cpu_neighbour_features.py [DATA_DIR] [SWEEP_DIR]   (run stacker_sweep.py ... v1m first)
+Usage: python experiments/cpu_neighbour_features.py [DATA_DIR] [SWEEP_DIR] [MEMBERS]   (run stacker_sweep.py ... v1m
+first; MEMBERS: the stack's members, comma-separated, default tfidf,embed-knn,sparse-mlp, each cached in SWEEP_DIR)
 """
 
 import sys
@@ -20,7 +21,7 @@ from pricer.retrieval.embeddings import embed
 
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
-MEMBERS = ["tfidf", "embed-knn", "sparse-mlp"]
+MEMBERS = (sys.argv[3] if len(sys.argv) > 3 else "tfidf,embed-knn,sparse-mlp").split(",")
 K = 10
 
 
@@ -60,7 +61,7 @@ def main():
         return np.expm1(model.predict(test_x))
 
     runs = {
-        "boosted on the three members": boosted(members_oof, members_held),
+        "boosted on the members": boosted(members_oof, members_held),
         "+ neighbour statistics": boosted(np.column_stack([members_oof, oof_stats]),
                                           np.column_stack([members_held, held_stats])),
         "+ ridge on MiniLM": boosted(np.column_stack([members_oof, oof_ridge]),
@@ -69,7 +70,7 @@ def main():
                           np.column_stack([members_held, held_stats, held_ridge])),
     }
     print(f"ridge on MiniLM alone ${np.mean(np.abs(np.expm1(held_ridge) - truth)):.2f}")
-    base = np.abs(runs["boosted on the three members"] - truth)
+    base = np.abs(runs["boosted on the members"] - truth)
     for name, guess in runs.items():
         errors = np.abs(guess - truth)
         gain = base - errors
