@@ -111,6 +111,17 @@ def test_a_recipe_member_takes_settings_over_its_file(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_fit_knows_which_sentence_embedders_it_needs_before_it_starts():
+    """What `pricer fit` embeds first, with a progress bar, so the fit and its folds read cached vectors."""
+    minilm = {"all-MiniLM-L6-v2"}
+    assert make_predictor("tfidf").sentence_embedders() == set()
+    assert make_predictor("embed-knn").sentence_embedders() == minilm
+    assert make_predictor("sparse-mlp-embed").sentence_embedders() == minilm
+    assert make_predictor("sparse-mlp").sentence_embedders() == set()
+    assert make_predictor(str(Path(__file__).parents[1] / "recipes" / "cpu-stack.toml")).sentence_embedders() == minilm
+    assert EnsemblePredictor(members=["tfidf", "bow"]).sentence_embedders() == set()
+
+
 def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
     items = read_items(f"{amazon / 'dev.jsonl'}[:200]")
     built = run_cli("index", "build", "--train", f"{amazon / 'dev.jsonl'}[:200]", "--out", tmp_path / "idx")

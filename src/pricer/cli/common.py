@@ -1,5 +1,6 @@
 """What the commands share: the `pricer` app and its sub-apps, the consoles, option types, reading items."""
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -100,3 +101,15 @@ def check_out_folder(out: Path) -> None:
     if out.is_dir() and any(out.iterdir()) and not any((out / mark).exists() for mark in PRICER_MARKS) \
             and not any(out.glob("checkpoint-*")):
         raise PricerError(f"--out {out}: a folder with other files in it, not a pricer model; give a new or empty folder")
+
+
+@contextmanager
+def embedding_progress():
+    """A bar with the time left, fed by embed()'s on_progress(done, total); yields that callback and the bar's record
+    of the texts embedded now (the rest came from the cache)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("texts"),
+                  TimeRemainingColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("texts", total=None)
+        yield lambda done, total: bar.update(task, completed=done, total=total), bar.tasks[task]

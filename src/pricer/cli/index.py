@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from pricer.cli.common import App, PriceCol, TextCol, _read, app, console, err
+from pricer.cli.common import App, PriceCol, TextCol, _read, app, console, embedding_progress
 
 
 index_app = App(no_args_is_help=True, help="A vector index of known products, for retrieval.")
@@ -23,17 +23,13 @@ def index_build(
     price_col: PriceCol = "price",
 ):
     """Embed items with MiniLM and store them in a FAISS index on disk."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
     from pricer.retrieval.index import PriceIndex
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
-    with Progress(TextColumn("embedding"), BarColumn(), MofNCompleteColumn(), TextColumn("texts"),
-                  TimeRemainingColumn(), console=err, transient=True) as bar:
-        task = bar.add_task("texts", total=None)
-        index = PriceIndex.build(items, on_progress=lambda done, total: bar.update(task, completed=done, total=total))
+    with embedding_progress() as (on_progress, task):
+        index = PriceIndex.build(items, on_progress=on_progress)
     index.save(out)
-    console.print(f"indexed {len(items):,} items in {out} ({bar.tasks[task].total:,} embedded now, the rest cached)")
+    console.print(f"indexed {len(items):,} items in {out} ({task.total:,} embedded now, the rest cached)")
 
 
 @index_app.command("query")

@@ -40,6 +40,12 @@ class Predictor:
     def fit(self, items: list[Item]) -> "Predictor":
         return self
 
+    def sentence_embedders(self) -> set[str]:
+        """The sentence embedders fitting embeds the training texts with (their vectors are cached, so a caller can
+        embed them first with a progress bar)."""
+        embedder = getattr(self, "embedder", None)
+        return {embedder} if embedder else set()
+
     def predict(self, texts: list[str]) -> np.ndarray:
         raise NotImplementedError
 

@@ -114,6 +114,10 @@ class EnsemblePredictor(Predictor):
         self.fills: list[float] = []
         self.stacker_model = None
 
+    def sentence_embedders(self) -> set[str]:
+        return {params["embedder"] for _, kind, params in map(member_template, self.members)
+                if kind != FIXED and params.get("embedder")}
+
     def fit(self, items, progress=print):
         if len(self.members) < 2:
             raise PricerError("an ensemble needs at least two --members")
