@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-import torch
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 
@@ -39,17 +38,8 @@ class WordsAndCharacters:
 
 
 class CharacterMLP(SparseMLPPredictor):
-    def fit(self, items, progress=None):
-        texts = [it.text for it in items]
-        self.vectorizer = WordsAndCharacters()
-        x = self.vectorizer.fit_transform(texts)
-        vectors = self.sentence_vectors(texts)
-        self.vector_dims = vectors.shape[1]
-        y = np.log1p(np.array([it.price for it in items], dtype=np.float32))
-        self.mean, self.std = float(y.mean()), float(y.std())
-        target = torch.from_numpy((y - self.mean) / self.std)
-        self.nets = [self.train_network(x, vectors, target, self.seed + n) for n in range(self.networks)]
-        return self
+    def make_vectorizer(self):
+        return WordsAndCharacters()
 
 
 def main():

@@ -21,28 +21,24 @@ DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
 MEMBERS = ["tfidf", "embed-knn", "sparse-mlp"]
 NEW = "sparse-mlp-embed"
-VARIANTS = {"networks8": {"networks": 8}, "hidden512": {"hidden": 512}}  # settings over sparse-mlp-embed's, each in the stack
+# settings over sparse-mlp-embed's (the name's suffix: its cache file and its row), each in the stack
+VARIANTS = {"": {}, "-networks8": {"networks": 8}, "-hidden512": {"hidden": 512}}
 
 
 def main():
     pool = [it for f in ("train.jsonl", "train-extra.jsonl", "train-more.jsonl") for it in read_items(str(DATA / f))]
     held = read_items(str(DATA / "dev.jsonl[:1250]"))
     y, truth = np.log1p([it.price for it in pool]), np.array([it.price for it in held])
-    cache = SWEEP / f"v1m-{NEW}.npz"  # the layout of stacker_sweep.py's cache
-    if not cache.exists():
-        _, kind, params = member_template(NEW)
-        oof = out_of_fold_predictions(kind, params, pool, np.random.default_rng(42).permutation(len(pool)) % 5)
-        np.savez(cache, oof=oof, held=predictor_class(kind)(**params).fit(pool).predict([it.text for it in held]))
     _, kind, params = member_template(NEW)
     for name, settings in VARIANTS.items():
-        path = SWEEP / f"v1m-{NEW}-{name}.npz"
+        path = SWEEP / f"v1m-{NEW}{name}.npz"  # the layout of stacker_sweep.py's cache
         if not path.exists():
             oof = out_of_fold_predictions(kind, params | settings, pool,
                                           np.random.default_rng(42).permutation(len(pool)) % 5)
             held_guesses = predictor_class(kind)(**(params | settings)).fit(pool).predict([it.text for it in held])
             np.savez(path, oof=oof, held=held_guesses)
-    members = {n: np.load(SWEEP / f"v1m-{n}.npz") for n in MEMBERS + [NEW] + [f"{NEW}-{v}" for v in VARIANTS]}
-    for name in ["sparse-mlp", NEW] + [f"{NEW}-{v}" for v in VARIANTS]:
+    members = {n: np.load(SWEEP / f"v1m-{n}.npz") for n in MEMBERS + [f"{NEW}{v}" for v in VARIANTS]}
+    for name in ["sparse-mlp"] + [f"{NEW}{v}" for v in VARIANTS]:
         print(f"{name} alone: out-of-fold ${np.mean(np.abs(members[name]['oof'] - np.expm1(y))):.2f}, "
               f"validation ${np.mean(np.abs(members[name]['held'] - truth)):.2f}")
 
@@ -55,7 +51,7 @@ def main():
             f"{NEW} in sparse-mlp's place": ["tfidf", "embed-knn", NEW],
             f"{NEW} beside the three": MEMBERS + [NEW],
             f"embed-knn and {NEW}": ["embed-knn", NEW], f"tfidf and {NEW}": ["tfidf", NEW]}
-    runs |= {f"embed-knn and {NEW} {v}": ["embed-knn", f"{NEW}-{v}"] for v in VARIANTS}
+    runs |= {f"embed-knn and {NEW}{v}": ["embed-knn", f"{NEW}{v}"] for v in VARIANTS if v}
     base = None
     for name, names in runs.items():
         errors = np.abs(boosted(names) - truth)

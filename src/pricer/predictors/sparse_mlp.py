@@ -77,13 +77,18 @@ class SparseMLPPredictor(Predictor):
 
         return torch.from_numpy(np.ascontiguousarray(embed(list(texts), self.embedder), dtype=np.float32))
 
-    def fit(self, items, progress=None):
-        import torch
+    def make_vectorizer(self):
+        """The sparse input's vectorizer: TF-IDF of word 1-2 grams (an experiment can swap in another)."""
         from sklearn.feature_extraction.text import TfidfVectorizer
 
+        return TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=self.max_features, sublinear_tf=True,
+                               dtype=np.float32)
+
+    def fit(self, items, progress=None):
+        import torch
+
         texts = [it.text for it in items]
-        self.vectorizer = TfidfVectorizer(ngram_range=(1, 2), min_df=2, max_features=self.max_features,
-                                          sublinear_tf=True, dtype=np.float32)
+        self.vectorizer = self.make_vectorizer()
         x = self.vectorizer.fit_transform(texts).tocsr()  # the texts tokenised once, for the vocabulary and the features
         vectors = self.sentence_vectors(texts)
         self.vector_dims = 0 if vectors is None else vectors.shape[1]
