@@ -79,6 +79,33 @@ def test_a_saved_calibration_loads_back_and_a_model_without_one_says_how_to_get_
     assert wrong.returncode == 2 and "not a pricer model directory" in wrong.stderr
 
 
+@pytest.mark.slow
+def test_a_model_fitted_on_every_item_is_calibrated_from_an_evaluation_of_its_recipe(amazon, tmp_path):
+    """The best recipes leave no held-out item: their interval comes from the residuals an evaluation of the same recipe
+    (fitted without the evaluated items) wrote. The same residuals as `--data` gives, without pricing again."""
+    data, held = f"{amazon / 'train.jsonl'}[:600]", f"{amazon / 'dev.jsonl'}[:300]"
+    for name in ("m", "like"):
+        assert run_cli("fit", "tfidf", "--train", data, "--out", tmp_path / name, "--calibrate", "none").returncode == 0
+    evaluated = run_cli("eval", "--model", tmp_path / "like", "--data", held, "--size", "0", "--out", tmp_path / "e")
+    assert evaluated.returncode == 0, evaluated.stderr[-1000:]
+    calibrated = run_cli("calibrate", "--model", tmp_path / "m", "--from-eval", tmp_path / "e")
+    assert calibrated.returncode == 0 and "calibrated on 300 items (evaluation e)" in calibrated.stdout.replace("\n", " ")
+    assert run_cli("calibrate", "--model", tmp_path / "like", "--data", held).returncode == 0
+    from_eval, priced = (json.loads((tmp_path / n / "intervals.json").read_text()) for n in ("m", "like"))
+    assert from_eval["edges"] == pytest.approx(priced["edges"], abs=1e-4)
+    assert from_eval["low"] == pytest.approx(priced["low"], abs=1e-4)
+    assert from_eval["high"] == pytest.approx(priced["high"], abs=1e-4)
+    assert "(80%: $" in run_cli("predict", "--model", tmp_path / "m", "A box of 500 paper clips").stdout
+
+    both = run_cli("calibrate", "--model", tmp_path / "m", "--from-eval", tmp_path / "e", "--data", held)
+    assert both.returncode == 2 and "either --data" in both.stderr
+    rows = (tmp_path / "e" / "items.jsonl").read_text().splitlines()
+    (tmp_path / "e" / "items.jsonl").write_text("\n".join(rows[:5] + ["{not json"] + rows[5:]))
+    broken = run_cli("calibrate", "--model", tmp_path / "m", "--from-eval", tmp_path / "e")
+    assert broken.returncode == 2 and "items.jsonl, line 6: not an item line" in broken.stderr
+    assert json.loads((tmp_path / "m" / "intervals.json").read_text()) == from_eval  # the calibration before is kept
+
+
 def test_an_ensemble_is_calibrated_from_its_out_of_fold_stack(amazon):
     items = pricer.read_items(f"{amazon / 'train.jsonl'}[:400]", f"{amazon / 'dev.jsonl'}[:400]")
     ensemble = pricer.fit("ensemble", items, members=["tfidf", "features"], folds=3)

@@ -1,5 +1,6 @@
 """`pricer fit`, `predict`, `train`, `checkpoints` and `select`: models made, used and chosen."""
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -47,7 +48,8 @@ def fit(
     predictor.save(out)
     console.print(f"saved {kind} fitted on {len(items):,} items to {out}")
     console.print(predictor.calibration.describe() if predictor.calibration else
-                  f"no interval: calibrate it on held-out items with `pricer calibrate --model {out} --data FILE`")
+                  f"no interval: calibrate it on held-out items with `pricer calibrate --model {out} --data FILE`, or "
+                  f"on an evaluation of the same recipe fitted without them (`--from-eval DIR`)")
 
 
 def embed_first(predictor, items) -> None:
@@ -77,21 +79,32 @@ def set_calibration(predictor, calibrate: str, items, text_col: str, price_col: 
 @app.command()
 def calibrate(
     model: Annotated[Path, typer.Option(help="A saved model directory.")],
-    data: Annotated[str, typer.Option(help="Items the model did not learn from, optionally sliced: dev.jsonl[:1250].")],
+    data: Annotated[Optional[str], typer.Option(help="Items the model did not learn from, optionally sliced: dev.jsonl[:1250].")] = None,
+    from_eval: Annotated[Optional[Path], typer.Option(metavar="DIR", help="Or the residuals of an evaluation (`pricer eval --out DIR`) on items that the model, or the same recipe fitted without them, did not learn from; nothing is priced again.")] = None,
     trust_model: TrustOpt = False,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
     """Calibrate a saved model's 80% interval on held-out items (a language model, or any model anew); written into
-    the model directory."""
+    the model directory. A model fitted on every item there is (the best recipes) takes its calibration from an
+    evaluation of the same recipe fitted without the evaluated items: `--from-eval`."""
     from pricer.predictors.base import read_manifest
-    from pricer.predictors.intervals import held_out
+    from pricer.predictors.intervals import Calibration, held_out
 
+    if (data is None) == (from_eval is None):
+        raise PricerError("calibrate needs either --data (items to price) or --from-eval (an evaluation's folder)")
     read_manifest(model)  # a model directory of pricer's, not a built-in name or a hub id
-    predictor = load_predictor(model, trust_model=trust_model)
-    items = _read(data, text_col, price_col)
-    with console.status(f"pricing {len(items):,} items"):
-        calibration = held_out(predictor, items, Path(data).name)
+    if from_eval is not None:
+        from pricer.evaluation.compare import read_rows
+
+        rows = read_rows(from_eval).values()
+        guesses = [math.nan if r.get("no_price") else r["guess"] for r in rows]
+        calibration = Calibration.fit(guesses, [r["truth"] for r in rows], f"evaluation {from_eval.name}")
+    else:
+        predictor = load_predictor(model, trust_model=trust_model)
+        items = _read(data, text_col, price_col)
+        with console.status(f"pricing {len(items):,} items"):
+            calibration = held_out(predictor, items, Path(data).name)
     calibration.save(model)
     low, high = calibration.interval([100.0])
     console.print(f"{calibration.describe()}, written to {model}; a $100 estimate: {dollars(low[0])}-{dollars(high[0])}")

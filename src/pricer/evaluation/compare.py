@@ -19,10 +19,13 @@ def read_rows(run_dir: str | Path) -> dict[int, dict]:
     if not path.exists():
         raise PricerError(f"{run_dir}: no items.jsonl (run `pricer eval --out {run_dir}` first)")
     rows = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8", errors="replace").splitlines(), 1):
         if line.strip():
-            row = json.loads(line)
-            rows[row["i"]] = row
+            try:
+                row = json.loads(line)
+                rows[int(row["i"])] = row
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                raise PricerError(f"{path}, line {number}: not an item line `pricer eval` writes") from None
     return rows
 
 
