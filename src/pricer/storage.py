@@ -1,5 +1,6 @@
 """Small file helpers: every file pricer writes lands whole or not at all."""
 
+import hashlib
 import json
 import os
 import tempfile
@@ -22,6 +23,28 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def join_checked(parts: list[Path], target: Path, size: int, sha256: str) -> str | None:
+    """The files joined in order into `target`, which appears whole or not at all (another process may be joining it
+    too); the hash is taken while joining. None when the result has the expected size and sha256, else what it has."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            for path in parts:
+                with open(path, "rb") as part:
+                    while chunk := part.read(16 << 20):
+                        digest.update(chunk)
+                        out.write(chunk)
+        joined = Path(tmp).stat().st_size
+        if joined != size or digest.hexdigest() != sha256:
+            return f"{joined:,} bytes with sha256 {digest.hexdigest()[:12]}..., not the expected {size:,} bytes / {sha256[:12]}..."
+        os.replace(tmp, target)
+        return None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

