@@ -119,6 +119,8 @@ def test_a_fit_knows_which_sentence_embedders_it_needs_before_it_starts():
     assert make_predictor("sparse-mlp-embed").sentence_embedders() == minilm
     assert make_predictor("sparse-mlp").sentence_embedders() == set()
     assert make_predictor(str(Path(__file__).parents[1] / "recipes" / "cpu-stack.toml")).sentence_embedders() == minilm
+    mpnet = make_predictor(str(Path(__file__).parents[1] / "recipes" / "cpu-stack-mpnet.toml")).sentence_embedders()
+    assert mpnet == {"all-mpnet-base-v2"}
     assert EnsemblePredictor(members=["tfidf", "bow"]).sentence_embedders() == set()
 
 
@@ -136,6 +138,21 @@ def test_index_finds_the_item_itself_and_its_neighbours(amazon, tmp_path):
     assert shown.returncode == 0 and f"${items[7].price:,.2f}" in shown.stdout
     missing = run_cli("index", "query", tmp_path / "nothing", "text")
     assert missing.returncode == 2 and "not a pricer index" in missing.stderr
+
+
+def test_an_index_is_built_with_the_embedder_it_is_given_and_queried_with_it(amazon, tmp_path):
+    from pricer.retrieval.embeddings import resolve_embedder
+
+    folder = resolve_embedder("all-MiniLM-L6-v2")  # a sentence-transformers folder, as a user's own model would be
+    items = read_items(f"{amazon / 'dev.jsonl'}[:30]")
+    built = run_cli("index", "build", "--train", f"{amazon / 'dev.jsonl'}[:30]", "--out", tmp_path / "idx",
+                    "--embedder", folder)
+    assert built.returncode == 0, built.stderr[-2000:]
+    index = PriceIndex.load(tmp_path / "idx")
+    assert index.embedder == folder and index.query([items[3].text], k=1)[0][0]["title"] == items[3].title
+    wrong = run_cli("index", "build", "--train", f"{amazon / 'dev.jsonl'}[:30]", "--out", tmp_path / "idx2",
+                    "--embedder", str(tmp_path / "no-such-model"))
+    assert wrong.returncode == 2 and "cannot load embedding model" in wrong.stderr
 
 
 @pytest.mark.slow
@@ -183,9 +200,11 @@ def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path
     import os
     import shutil
 
+    from pricer.retrieval.embeddings import DEFAULT_EMBEDDER, resolve_embedder
+
     recipe = tmp_path / "tiny-regression.toml"
     recipe.write_text(f'[train]\nbase = "{tiny_base}"\nhead = "regression"\nlora_r = 0\nmax_steps = 3\nbatch_size = 4\n'
-                      'learning_rate = 1e-3\nretrieval = true\nk = 2\n')
+                      f'learning_rate = 1e-3\nretrieval = true\nk = 2\nretrieval_embedder = "{resolve_embedder(DEFAULT_EMBEDDER)}"\n')
     args = ["fit", "ensemble", "--members", "tfidf", "--members", recipe, "--folds", "2",
             "--train", f"{amazon / 'dev.jsonl'}[:40]", "--out", tmp_path / "ens"]
     first = run_cli(*args)
@@ -193,6 +212,7 @@ def test_language_model_recipe_as_an_ensemble_member(tiny_base, amazon, tmp_path
     assert "tiny-regression: out-of-fold error" in first.stdout
     member = tmp_path / "ens" / "members" / "tiny-regression" / "run"
     assert (member / "model").is_dir() and (member / "index" / "index.json").exists()
+    assert PriceIndex.load(member / "index").embedder == resolve_embedder(DEFAULT_EMBEDDER)  # the recipe's embedder
     assert not list(member.glob("checkpoint-*"))
 
     moved = tmp_path / "moved"

@@ -19,15 +19,16 @@ app.add_typer(index_app, name="index")
 def index_build(
     train: Annotated[list[str], typer.Option(metavar="FILE", help="Items to index, optionally sliced.")],
     out: Annotated[Path, typer.Option(help="Index directory.")],
+    embedder: Annotated[str, typer.Option(help="The sentence model: all-MiniLM-L6-v2, all-mpnet-base-v2 (make mpnet), a folder or a hub id.")] = "all-MiniLM-L6-v2",
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):
-    """Embed items with MiniLM and store them in a FAISS index on disk."""
+    """Embed items (with MiniLM unless told) and store them in a FAISS index on disk."""
     from pricer.retrieval.index import PriceIndex
 
     items = [it for spec in train for it in _read(spec, text_col, price_col)]
     with embedding_progress() as (on_progress, task):
-        index = PriceIndex.build(items, on_progress=on_progress)
+        index = PriceIndex.build(items, embedder, on_progress=on_progress)
     index.save(out)
     console.print(f"indexed {len(items):,} items in {out} ({task.total:,} embedded now, the rest cached)")
 

@@ -68,6 +68,7 @@ class TrainConfig:
     group_by_length: bool = False  # batches of similar lengths (about 10% of a random batch of the pool is padding)
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
+    retrieval_embedder: str = "all-MiniLM-L6-v2"  # the sentence model of that index (all-mpnet-base-v2: make mpnet)
     k: int = 5
     prompt: str = "v1"  # the question before the product: v1 (course v1), v2 (course v2), or a question of its own
     push_to_hub: str | None = None  # USER/RUN: every checkpoint pushed as a commit, as the reference did
@@ -162,7 +163,7 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
     atomic_write_json(saved, asdict(config))
     index_for_predictor = config.index
     if config.retrieval and not config.index:
-        _own_index(items, run_dir / "index")
+        _own_index(items, run_dir / "index", config.retrieval_embedder)
         config, index_for_predictor = replace(config, index=str(run_dir / "index")), "index"  # relative to the run
     trainer, tokenizer = build_trainer(items, run_dir, config)
     if resume:
@@ -186,11 +187,11 @@ def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
     return run_dir
 
 
-def _own_index(items: list[Item], path: Path) -> None:
+def _own_index(items: list[Item], path: Path, embedder: str) -> None:
     from pricer.retrieval.index import META_FILE, PriceIndex
 
     if not (path / META_FILE).exists():
-        PriceIndex.build(items).save(path)
+        PriceIndex.build(items, embedder).save(path)
 
 
 class RecipePredictor(Predictor):
