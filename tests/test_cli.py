@@ -40,8 +40,8 @@ def test_bracketed_help_text_is_shown_as_written():
 
 
 def test_the_kinds_in_fit_help_are_every_kind():
-    text = " ".join(help_of("fit").split())
-    assert all(kind in text for kind in RECIPES)
+    text = " ".join(help_of("fit").split()).replace("- ", "-")  # rich wraps a long list at its hyphens
+    assert [kind for kind in RECIPES if kind not in text] == []
 
 
 def test_amounts_are_written_with_their_sign_before_the_dollar():
