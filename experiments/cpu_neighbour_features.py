@@ -4,8 +4,9 @@ cached out-of-fold member predictions and the same five folds: the boosted stack
 against the same with the MiniLM neighbours' statistics beside them (closeness of the nearest and of the ten, the
 median and spread of their log prices), and against a ridge on the MiniLM vectors as a fourth member. Each neighbour
 statistic of a pool item comes from the other folds' items only, as the members' predictions do.
-Usage: python experiments/cpu_neighbour_features.py [DATA_DIR] [SWEEP_DIR] [MEMBERS]   (run stacker_sweep.py ... v1m
-first; MEMBERS: the stack's members, comma-separated, default tfidf,embed-knn,sparse-mlp, each cached in SWEEP_DIR)
+Usage: python experiments/cpu_neighbour_features.py [DATA_DIR] [SWEEP_DIR] [MEMBERS] [EMBEDDER]   (run
+stacker_sweep.py ... v1m first; MEMBERS: the stack's members, comma-separated, default tfidf,embed-knn,sparse-mlp,
+each cached in SWEEP_DIR; EMBEDDER: the vectors of the neighbours and the ridge, default all-MiniLM-L6-v2)
 """
 
 import sys
@@ -22,6 +23,7 @@ from pricer.retrieval.embeddings import embed
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
 MEMBERS = (sys.argv[3] if len(sys.argv) > 3 else "tfidf,embed-knn,sparse-mlp").split(",")
+EMBEDDER = sys.argv[4] if len(sys.argv) > 4 else "all-MiniLM-L6-v2"
 K = 10
 
 
@@ -42,7 +44,7 @@ def main():
     held = read_items(str(DATA / "dev.jsonl[:1250]"))
     y, truth = np.log1p([it.price for it in pool]), np.array([it.price for it in held])
     folds = np.random.default_rng(42).permutation(len(pool)) % 5  # the sweep's folds
-    x_pool, x_held = embed([it.text for it in pool]), embed([it.text for it in held])
+    x_pool, x_held = embed([it.text for it in pool], EMBEDDER), embed([it.text for it in held], EMBEDDER)
 
     oof_stats, oof_ridge = np.zeros((len(pool), 4)), np.zeros(len(pool))
     for fold in range(5):
@@ -64,12 +66,12 @@ def main():
         "boosted on the members": boosted(members_oof, members_held),
         "+ neighbour statistics": boosted(np.column_stack([members_oof, oof_stats]),
                                           np.column_stack([members_held, held_stats])),
-        "+ ridge on MiniLM": boosted(np.column_stack([members_oof, oof_ridge]),
+        "+ ridge on the vectors": boosted(np.column_stack([members_oof, oof_ridge]),
                                      np.column_stack([members_held, held_ridge])),
         "+ both": boosted(np.column_stack([members_oof, oof_stats, oof_ridge]),
                           np.column_stack([members_held, held_stats, held_ridge])),
     }
-    print(f"ridge on MiniLM alone ${np.mean(np.abs(np.expm1(held_ridge) - truth)):.2f}")
+    print(f"ridge on the vectors alone ${np.mean(np.abs(np.expm1(held_ridge) - truth)):.2f}")
     base = np.abs(runs["boosted on the members"] - truth)
     for name, guess in runs.items():
         errors = np.abs(guess - truth)
