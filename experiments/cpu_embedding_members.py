@@ -13,14 +13,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.neighbors import KNeighborsRegressor
 from sklearn.svm import SVR
 
-from pricer.data.items import read_items
-from pricer.evaluation.tester import bootstrap_interval
 from pricer.retrieval.embeddings import embed
+from v1m import boosted, cached_member, report, split
 
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
@@ -46,37 +44,27 @@ def _tfidf(train_texts, test_texts, y):
 
 
 def main():
-    pool = [it for f in ("train.jsonl", "train-extra.jsonl", "train-more.jsonl") for it in read_items(str(DATA / f))]
-    held = read_items(str(DATA / "dev.jsonl[:1250]"))
-    y, truth = np.log1p([it.price for it in pool]), np.array([it.price for it in held])
-    folds = np.random.default_rng(42).permutation(len(pool)) % 5  # the sweep's folds
-    inputs = {"vectors": (embed([it.text for it in pool]), embed([it.text for it in held])),
-              "texts": (np.array([it.text for it in pool], dtype=object), np.array([it.text for it in held], dtype=object))}
-    members = {n: np.load(SWEEP / f"v1m-{n}.npz") for n in STACK}
+    s = split(DATA)
+    inputs = {"vectors": (embed([it.text for it in s.pool]), embed([it.text for it in s.held])),
+              "texts": (np.array([it.text for it in s.pool], dtype=object),
+                        np.array([it.text for it in s.held], dtype=object))}
+    members = {n: cached_member(SWEEP, n, None, s) for n in STACK}
     for name, (source, model) in candidates().items():
         cache = SWEEP / f"v1m-{name}.npz"
-        if not cache.exists():
+        if not cache.exists():  # scikit-learn models on arrays, not predictors: their own fold loop
             start, (x_pool, x_held) = time.time(), inputs[source]
-            oof = np.zeros(len(pool))
+            oof = np.zeros(len(s.pool))
             for k in range(5):
-                oof[folds == k] = model(x_pool[folds != k], y[folds != k], x_pool[folds == k])
-            np.savez(cache, oof=np.expm1(oof), held=np.expm1(model(x_pool, y, x_held)))
+                oof[s.folds == k] = model(x_pool[s.folds != k], s.y[s.folds != k], x_pool[s.folds == k])
+            np.savez(cache, oof=np.expm1(oof), held=np.expm1(model(x_pool, s.y, x_held)))
             print(f"{name}: {time.time() - start:.0f} s", flush=True)
-        members[name] = np.load(cache)
+        members[name] = dict(np.load(cache))
 
-    def boosted(names):
-        oof = np.log1p(np.clip(np.column_stack([members[n]["oof"] for n in names]), 0, None))
-        test = np.log1p(np.clip(np.column_stack([members[n]["held"] for n in names]), 0, None))
-        return np.expm1(HistGradientBoostingRegressor(learning_rate=0.05, random_state=42).fit(oof, y).predict(test))
-
-    base = np.abs(boosted(STACK) - truth)
+    base = np.abs(boosted(members, STACK, s) - s.truth)
     print(f"{' + '.join(STACK):45s} ${base.mean():7.2f}  halves ${base[:625].mean():.2f} / ${base[625:].mean():.2f}")
     for name in candidates():
-        alone = np.abs(members[name]["held"] - truth).mean()
-        errors = np.abs(boosted(STACK + [name]) - truth)
-        low, high = bootstrap_interval(base - errors)
-        print(f"  + {name:12s} (alone ${alone:7.2f})  ${errors.mean():7.2f}  halves ${errors[:625].mean():.2f} / "
-              f"${errors[625:].mean():.2f}  gain ${(base - errors).mean():5.2f} (CI ${low:.2f} to ${high:.2f})")
+        report(f"+ {name:12s} (alone ${s.error(members[name]['held']):7.2f})", boosted(members, STACK + [name], s),
+               base, s, width=0)
 
 
 if __name__ == "__main__":

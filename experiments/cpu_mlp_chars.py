@@ -12,12 +12,10 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from pricer.data.items import read_items
-from pricer.evaluation.tester import bootstrap_interval
 from pricer.predictors.sparse_mlp import SparseMLPPredictor
+from v1m import boosted, cached_member, report, split
 
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
@@ -43,34 +41,13 @@ class CharacterMLP(SparseMLPPredictor):
 
 
 def main():
-    pool = [it for f in ("train.jsonl", "train-extra.jsonl", "train-more.jsonl") for it in read_items(str(DATA / f))]
-    held = read_items(str(DATA / "dev.jsonl[:1250]"))
-    y, truth = np.log1p([it.price for it in pool]), np.array([it.price for it in held])
-    cache = SWEEP / "v1m-char-mlp-embed.npz"
-    if not cache.exists():
-        folds = np.random.default_rng(42).permutation(len(pool)) % 5  # the sweep's folds
-        oof = np.zeros(len(pool))
-        for k in range(5):
-            inside = [it for it, f in zip(pool, folds) if f != k]
-            out = [it.text for it, f in zip(pool, folds) if f == k]
-            oof[folds == k] = CharacterMLP(embedder="all-MiniLM-L6-v2").fit(inside).predict(out)
-            print(f"fold {k + 1}/5", flush=True)
-        held_guesses = CharacterMLP(embedder="all-MiniLM-L6-v2").fit(pool).predict([it.text for it in held])
-        np.savez(cache, oof=oof, held=held_guesses)
-    members = {n: np.load(SWEEP / f"v1m-{n}.npz") for n in ["embed-knn", "sparse-mlp-embed", "char-mlp-embed"]}
-    print(f"char-mlp-embed alone ${np.mean(np.abs(members['char-mlp-embed']['held'] - truth)):.2f}")
-
-    def boosted(names):
-        oof = np.log1p(np.clip(np.column_stack([members[n]["oof"] for n in names]), 0, None))
-        test = np.log1p(np.clip(np.column_stack([members[n]["held"] for n in names]), 0, None))
-        return np.expm1(HistGradientBoostingRegressor(learning_rate=0.05, random_state=42).fit(oof, y).predict(test))
-
-    base = np.abs(boosted(["embed-knn", "sparse-mlp-embed"]) - truth)
+    s = split(DATA)
+    members = {n: cached_member(SWEEP, n, None, s) for n in ["embed-knn", "sparse-mlp-embed"]}
+    members["char-mlp-embed"] = cached_member(SWEEP, "char-mlp-embed", lambda: CharacterMLP(embedder="all-MiniLM-L6-v2"), s)
+    print(f"char-mlp-embed alone ${s.error(members['char-mlp-embed']['held']):.2f}")
+    base = np.abs(boosted(members, ["embed-knn", "sparse-mlp-embed"], s) - s.truth)
     for names in (["embed-knn", "char-mlp-embed"], ["embed-knn", "sparse-mlp-embed", "char-mlp-embed"]):
-        errors = np.abs(boosted(names) - truth)
-        low, high = bootstrap_interval(base - errors)
-        print(f"  {' + '.join(names):50s} ${errors.mean():7.2f}  halves ${errors[:625].mean():.2f} / "
-              f"${errors[625:].mean():.2f}  gain ${(base - errors).mean():5.2f} (CI ${low:.2f} to ${high:.2f})")
+        report(" + ".join(names), boosted(members, names, s), base, s)
 
 
 if __name__ == "__main__":
