@@ -4,7 +4,8 @@
 # cache layout), wheels for what the GPU image lacks (Python 3.12), and the data. Writes .dev/parts/pNN and .dev/extra.
 # Then, on the device: `mkdir -p /tmp/b && cp .dev/parts/pNN /tmp/b/` for each part but the last, one call each, back
 # to back (a machine goes back 30 s after a call), and `bash experiments/gpu_unbundle.sh` carrying the last part.
-# Usage: experiments/gpu_bundle.sh DATA_DIR   (e.g. ../shared/data/amazon)
+# Usage: [WITH_MPNET=1] experiments/gpu_bundle.sh DATA_DIR   (e.g. ../shared/data/amazon; WITH_MPNET=1 adds
+# all-mpnet-base-v2 for `retrieval_embedder = "all-mpnet-base-v2"`)
 set -euo pipefail
 DATA=$1; SITE=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")
 B=$(mktemp -d); mkdir -p "$B/pc/gguf" "$B/whl" "$B/data" .dev/extra
@@ -18,6 +19,10 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   "$(pin protobuf)" "$(pin click)" "$(pin attrs)"
 python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .dev/extra "$(pin plotly)"
 cp "$DATA"/*.jsonl "$B/data/"
+if [ "${WITH_MPNET:-0}" = 1 ]; then  # all-mpnet-base-v2 unpacked in the cache's layout (after `make mpnet`): 7 more parts
+  MPNET=$(.venv/bin/python -c "from pricer.retrieval.embeddings import resolve_embedder; print(resolve_embedder('all-mpnet-base-v2'))")
+  mkdir -p "$B/pc/embedders" && cp -r "$MPNET" "$B/pc/embedders/all-mpnet-base-v2"
+fi
 tar cf .dev/bundle.tar -C "$B" . && rm -rf "$B" .dev/parts && mkdir .dev/parts
 split -b 60000000 -d -a 2 .dev/bundle.tar .dev/parts/p && rm .dev/bundle.tar
 echo "$(ls .dev/parts | wc -l) parts in .dev/parts; the last call carries its part and .dev/extra"

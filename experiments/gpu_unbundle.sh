@@ -17,4 +17,6 @@ from pathlib import Path
 from pricer.data.items import read_items
 from pricer.retrieval.embeddings import embed
 items = [it for f in sorted(Path('/tmp/x/data').glob('*.jsonl')) for it in read_items(str(f))]
-print('embedded', embed([it.text for it in items]).shape)"
+print('embedded', embed([it.text for it in items]).shape)
+if Path('/tmp/x/pc/embedders/all-mpnet-base-v2/modules.json').exists():
+    print('embedded with mpnet', embed([it.text for it in items], 'all-mpnet-base-v2').shape)"
