@@ -165,3 +165,27 @@ def test_sparse_mlp_with_sentence_vectors_learns_and_reloads(small, tmp_path):
     loaded = load_predictor(tmp_path / "mlp")
     assert loaded.params()["embedder"] == "all-MiniLM-L6-v2" and loaded.vector_dims == 384
     assert np.allclose(loaded.predict(texts), mlp.predict(texts), rtol=1e-5)
+
+
+def test_sparse_mlp_with_categories_learns_only_from_them_and_from_items_without_one(small):
+    """`categories`: items of other categories are left out of the fit (here priced absurdly, so that learning from
+    them would show); items without a category are kept. The same numbers as a fit on the kept items alone."""
+    from dataclasses import replace
+
+    from pricer.predictors.registry import COURSE_CATEGORIES, RECIPES
+    from pricer.predictors.sparse_mlp import SparseMLPPredictor
+
+    pool, test = small
+    train = pool[:400] + [replace(it, category=None) for it in pool[400:500]]
+    foreign = [replace(it, category="Video_Games", price=9000.0) for it in pool[500:700]]
+    kept = [it for it in train if it.category is None or it.category in COURSE_CATEGORIES]
+    assert len(kept) == 500 and len(foreign) == 200
+    texts = [it.text for it in test[:20]]
+    only = SparseMLPPredictor(networks=1, hidden=16, categories=COURSE_CATEGORIES).fit(train + foreign)
+    alone = SparseMLPPredictor(networks=1, hidden=16).fit(kept)
+    assert np.allclose(only.predict(texts), alone.predict(texts), rtol=1e-5)
+    assert np.median(SparseMLPPredictor(networks=1, hidden=16).fit(train + foreign).predict(texts)) > \
+        np.median(only.predict(texts))  # the foreign items would have pulled the prices up
+    assert RECIPES["sparse-mlp-mpnet-course"][1]["categories"] == COURSE_CATEGORIES
+    with pytest.raises(PricerError, match="no training item is in its categories"):
+        SparseMLPPredictor(categories=["Software"]).fit(train[:400])
