@@ -3,10 +3,12 @@ Handmade_Products, Health_and_Personal_Care, Software, and a few of train-more) 
 On the V1M validation split of experiments/stacker_sweep.py (fitted on train + train-extra + train-more, scored on
 dev[:1250]) with its five folds: each member of `recipes/cpu-stack-mpnet.toml` fitted on its folds' items without
 them (items without a category are kept), still predicting every out-of-fold item so the stacker sees the whole pool.
-Usage: python experiments/cpu_pool_categories.py [DATA_DIR] [SWEEP_DIR]   (run cpu_mpnet_members.py first; about 25
-minutes on 2 cores)
+With SECOND=1, on the second slice (V2M: the pool and dev[:625], scored on dev[625:1250]), all four members fitted anew.
+Usage: [SECOND=1] python experiments/cpu_pool_categories.py [DATA_DIR] [SWEEP_DIR]   (run cpu_mpnet_members.py first;
+about 25 minutes on 2 cores)
 """
 
+import os
 import sys
 from pathlib import Path
 
@@ -22,13 +24,13 @@ MEMBERS = {"mpnet-knn": "embed-knn-mpnet", "sparse-mlp-mpnet": "sparse-mlp-mpnet
 
 
 def main():
-    s = split(DATA)
+    s = split(DATA, second=os.environ.get("SECOND") == "1")
     benchmark = {it.category for it in read_items(str(DATA / "dev.jsonl"))}
     inside_benchmark = np.array([it.category is None or it.category in benchmark for it in s.pool])
     print(f"{(~inside_benchmark).sum():,} of {len(s.pool):,} pool items from other categories")
     members = {}
     for name, recipe in MEMBERS.items():
-        members[name] = cached_member(SWEEP, name, None, s)
+        members[name] = cached_member(SWEEP, name, lambda: make_predictor(recipe), s)
         members[f"{name} (benchmark categories)"] = cached_member(
             SWEEP, f"{name}-benchmark-categories", lambda: make_predictor(recipe), s, keep=inside_benchmark)
         print(f"{name}: alone ${s.error(members[name]['held']):.2f}, on the benchmark's categories "

@@ -17,7 +17,7 @@ from pricer.predictors.registry import load_predictor
 
 @app.command()
 def fit(
-    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, sparse-mlp-embed, embed-knn-mpnet, sparse-mlp-mpnet, sparse-mlp-mpnet-course, ensemble, or a recipe file (.toml: training, or [ensemble])")],
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, sparse-mlp-embed, embed-knn-mpnet, sparse-mlp-mpnet, ensemble, or a recipe file (.toml: training, or [ensemble])")],
     train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
     members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names, model directories, language-model recipe files (with settings after one: 'x.toml seed=7'), or fixed:MODEL for a model used as it is (its guesses on the training items stand in for out-of-fold ones: give items it did not learn from).")] = None,

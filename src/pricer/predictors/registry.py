@@ -31,10 +31,6 @@ KINDS = {
 
 
 # What `pricer fit KIND` offers: a kind with fixed parameters under a name of its own.
-# The categories of the course's curated data and test split (the benchmark's), as Amazon Reviews 2023 names them.
-COURSE_CATEGORIES = ["Appliances", "Automotive", "Cell_Phones_and_Accessories", "Electronics", "Musical_Instruments",
-                     "Office_Products", "Tools_and_Home_Improvement", "Toys_and_Games"]
-
 RECIPES = {
     "random": ("random", {}),
     "constant-mean": ("constant", {"statistic": "mean"}),
@@ -50,8 +46,6 @@ RECIPES = {
     "sparse-mlp-embed": ("sparse-mlp", {"embedder": "all-MiniLM-L6-v2"}),  # the same with the MiniLM vector beside TF-IDF
     "embed-knn-mpnet": ("embed-knn", {"embedder": "all-mpnet-base-v2"}),  # all-mpnet-base-v2 in MiniLM's place (make mpnet)
     "sparse-mlp-mpnet": ("sparse-mlp", {"embedder": "all-mpnet-base-v2"}),
-    # the same, fitted only on items of the course's eight categories (and items without a category)
-    "sparse-mlp-mpnet-course": ("sparse-mlp", {"embedder": "all-mpnet-base-v2", "categories": COURSE_CATEGORIES}),
     "ensemble": ("ensemble", {}),  # with --members
 }
 

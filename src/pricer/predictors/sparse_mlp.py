@@ -14,9 +14,10 @@ With an `embedder` (`sparse-mlp-embed`), the text's unit sentence vector (all-Mi
 enters the same first hidden layer through a linear map: on the validation slice the network alone went from $111.34
 to $107.27, and the CPU stack from $106.23 to $103.73 with it and embed-knn as its members (docs/results.md).
 
-With `categories`, the network learns only from items of those categories and from items without one: the pool's
-items from categories the benchmark does not have (a tenth of it) cost the stack on all-mpnet-base-v2 $1.17 on the
-validation slice (`sparse-mlp-mpnet-course`).
+With `categories`, the network learns only from items of those categories and from items without one. Leaving out
+the pool's items from categories the benchmark does not have (a tenth of it) was measured in the stack on
+all-mpnet-base-v2 and not adopted: $1.17 better on the first validation slice, $0.27 worse on the second
+(docs/results.md).
 """
 
 import json
