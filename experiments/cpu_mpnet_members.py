@@ -4,13 +4,16 @@ dev[:1250]) with its five folds: embed-knn and sparse-mlp-embed with mpnet's vec
 the boosted stacker, against `recipes/cpu-stack.toml` (embed-knn + sparse-mlp-embed on MiniLM).
 mpnet takes 9x MiniLM's time on this CPU (about 95 minutes for the pool): embed on a lent GPU first with
 experiments/embed_on_gpu.py, whose vectors this reads from pricer's cache under the model folder's path.
-Usage: python experiments/cpu_mpnet_members.py MPNET_DIR [DATA_DIR] [SWEEP_DIR]   (about 40 minutes on 2 cores)
+With SECOND=1, on the second validation slice (V2M: the pool and dev[:625], scored on dev[625:1250]).
+Usage: [SECOND=1] python experiments/cpu_mpnet_members.py MPNET [DATA_DIR] [SWEEP_DIR]   (about 40 minutes on 2 cores)
 """
 
+import os
 import sys
 from pathlib import Path
 
 from pricer.predictors.embedding import EmbeddingKnnPredictor
+from pricer.predictors.registry import make_predictor
 from pricer.predictors.sparse_mlp import SparseMLPPredictor
 from v1m import boosted, cached_member, report, split
 
@@ -25,9 +28,10 @@ STACKS = [["embed-knn", "sparse-mlp-embed"], ["mpnet-knn", "sparse-mlp-embed"], 
 
 
 def main():
-    s = split(DATA)
+    s = split(DATA, second=os.environ.get("SECOND") == "1")
     members = {name: cached_member(SWEEP, name, make, s) for name, make in NEW.items()}
-    members |= {n: cached_member(SWEEP, n, None, s) for n in ["embed-knn", "sparse-mlp-embed"]}  # cpu_mlp_vectors.py's
+    for name in ["embed-knn", "sparse-mlp-embed"]:  # cached by cpu_mlp_vectors.py on the first slice
+        members[name] = cached_member(SWEEP, name, lambda: make_predictor(name), s)
     for name in sorted(members):
         print(f"{name:18s} alone ${s.error(members[name]['held']):7.2f}")
     base = abs(boosted(members, STACKS[0], s) - s.truth)
