@@ -16,9 +16,9 @@ import numpy as np
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 
-from pricer.data.items import read_items
 from pricer.evaluation.tester import bootstrap_interval
 from pricer.retrieval.embeddings import embed
+from v1m import split
 
 DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
 SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
@@ -40,10 +40,8 @@ def neighbour_stats(queries, keys, log_prices):
 
 
 def main():
-    pool = [it for f in ("train.jsonl", "train-extra.jsonl", "train-more.jsonl") for it in read_items(str(DATA / f))]
-    held = read_items(str(DATA / "dev.jsonl[:1250]"))
-    y, truth = np.log1p([it.price for it in pool]), np.array([it.price for it in held])
-    folds = np.random.default_rng(42).permutation(len(pool)) % 5  # the sweep's folds
+    s = split(DATA)
+    pool, held, y, truth, folds = s.pool, s.held, s.y, s.truth, s.folds
     x_pool, x_held = embed([it.text for it in pool], EMBEDDER), embed([it.text for it in held], EMBEDDER)
 
     oof_stats, oof_ridge = np.zeros((len(pool), 4)), np.zeros(len(pool))

@@ -7,6 +7,7 @@ import typer
 from rich.table import Table
 
 from pricer.cli.common import App, PriceCol, TextCol, _read, app, console, embedding_progress
+from pricer.retrieval.embeddings import DEFAULT_EMBEDDER
 
 
 index_app = App(no_args_is_help=True, help="A vector index of known products, for retrieval.")
@@ -19,7 +20,7 @@ app.add_typer(index_app, name="index")
 def index_build(
     train: Annotated[list[str], typer.Option(metavar="FILE", help="Items to index, optionally sliced.")],
     out: Annotated[Path, typer.Option(help="Index directory.")],
-    embedder: Annotated[str, typer.Option(help="The sentence model: all-MiniLM-L6-v2, all-mpnet-base-v2 (make mpnet), a folder or a hub id.")] = "all-MiniLM-L6-v2",
+    embedder: Annotated[str, typer.Option(help="The sentence model: all-MiniLM-L6-v2, all-mpnet-base-v2 (make mpnet), a folder or a hub id.")] = DEFAULT_EMBEDDER,
     text_col: TextCol = "text",
     price_col: PriceCol = "price",
 ):

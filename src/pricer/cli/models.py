@@ -1,6 +1,5 @@
 """`pricer fit`, `predict`, `train`, `checkpoints` and `select`: models made, used and chosen."""
 
-import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -97,9 +96,8 @@ def calibrate(
     if from_eval is not None:
         from pricer.evaluation.compare import read_rows
 
-        rows = read_rows(from_eval).values()
-        guesses = [math.nan if r.get("no_price") else r["guess"] for r in rows]
-        calibration = Calibration.fit(guesses, [r["truth"] for r in rows], f"evaluation {from_eval.name}")
+        rows = read_rows(from_eval).values()  # a row without a price has guess 0, which Calibration.fit leaves out
+        calibration = Calibration.fit([r["guess"] for r in rows], [r["truth"] for r in rows], f"evaluation {from_eval.name}")
     else:
         predictor = load_predictor(model, trust_model=trust_model)
         items = _read(data, text_col, price_col)

@@ -26,6 +26,7 @@ from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import question_of
 from pricer.predictors.base import Predictor
 from pricer.predictors.registry import load_predictor
+from pricer.retrieval.embeddings import DEFAULT_EMBEDDER
 from pricer.storage import atomic_write_json, read_toml
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class TrainConfig:
     group_by_length: bool = False  # batches of similar lengths (about 10% of a random batch of the pool is padding)
     index: str | None = None  # a retrieval index (`pricer index build`): the k nearest products go into each prompt
     retrieval: bool = False  # or: build that index from the training items, inside the run directory
-    retrieval_embedder: str = "all-MiniLM-L6-v2"  # the sentence model of that index (all-mpnet-base-v2: make mpnet)
+    retrieval_embedder: str = DEFAULT_EMBEDDER  # the sentence model of that index (all-mpnet-base-v2: make mpnet)
     k: int = 5
     prompt: str = "v1"  # the question before the product: v1 (course v1), v2 (course v2), or a question of its own
     push_to_hub: str | None = None  # USER/RUN: every checkpoint pushed as a commit, as the reference did
