@@ -274,6 +274,18 @@ def test_recipe_file(tmp_path):
         read_recipe(tmp_path / "bad.toml")
 
 
+def test_resume_passes_over_a_checkpoint_cut_short_while_saving(tmp_path):
+    from pricer.llm.training import last_checkpoint
+
+    assert last_checkpoint(tmp_path / "none") is None
+    for step, complete in [(3, True), (12, True), (15, False)]:
+        (tmp_path / f"checkpoint-{step}").mkdir()
+        if complete:
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+    (tmp_path / "checkpoint-latest").mkdir()
+    assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-12")
+
+
 @pytest.mark.slow
 def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp_path):
     run = tmp_path / "run"

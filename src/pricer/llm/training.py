@@ -148,9 +148,11 @@ def skipped_steps(trainer) -> int:
 
 
 def last_checkpoint(run_dir: Path) -> str | None:
-    from transformers.trainer_utils import get_last_checkpoint
-
-    return get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
+    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a folder without it is one
+    that an interruption cut short while saving; it is passed over (and written again when training reaches it)."""
+    complete = [f for f in run_dir.glob("checkpoint-*")
+                if f.name.rsplit("-", 1)[1].isdigit() and (f / "trainer_state.json").exists()]
+    return str(max(complete, key=lambda f: int(f.name.rsplit("-", 1)[1]))) if complete else None
 
 
 def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
