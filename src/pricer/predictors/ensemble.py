@@ -186,7 +186,9 @@ class EnsemblePredictor(Predictor):
         fitted = []
         for m, (name, kind, params) in enumerate(templates):
             fitted.append(fixed[m] if kind == FIXED else predictor_class(kind)(**params).fit(items))
-            progress(f"{name}: fitted on all {len(items):,} items")
+            # "offered": a member with categories keeps only the items of its own
+            done = "kept as it was fitted" if kind == FIXED else f"final fit done ({len(items):,} items offered)"
+            progress(f"{name}: {done}")
         return fitted
 
     def _features(self, predictions: np.ndarray) -> np.ndarray:

@@ -1,0 +1,46 @@
+"""Two settings of the mpnet sparse MLP that were chosen for TF-IDF alone, before the sentence vector joined it:
+how loud the vector speaks in the first layer (the vector times 3, so its map starts three times as strong against the
+TF-IDF row's) and the length of training (five epochs, the batch doubling to 512, instead of four). On the V1M
+validation split (fitted on train + train-extra + train-more, scored on dev[:1250]) with its five folds, each alone
+and in the boosted stacker beside the mpnet kNN, paired against `recipes/cpu-stack-mpnet.toml` (the mpnet kNN and the
+MLP as it is). With SECOND=1, on the second validation slice (V2M: the pool and dev[:625], scored on dev[625:1250]).
+Usage: [SECOND=1] python experiments/cpu_mlp_mpnet_settings.py [DATA_DIR] [SWEEP_DIR]   (about 18 minutes a
+variant on 2 cores, the mpnet vectors cached)
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from pricer.predictors.embedding import EmbeddingKnnPredictor
+from pricer.predictors.sparse_mlp import SparseMLPPredictor
+from v1m import boosted, cached_member, report, split
+
+DATA = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/amazon")
+SWEEP = Path(sys.argv[2] if len(sys.argv) > 2 else "runs/stacker-sweep")
+MPNET = "all-mpnet-base-v2"
+
+
+class LouderVector(SparseMLPPredictor):
+    def sentence_vectors(self, texts):
+        return super().sentence_vectors(texts) * 3.0
+
+
+MEMBERS = {"mpnet-knn": lambda: EmbeddingKnnPredictor(embedder=MPNET),
+           "sparse-mlp-mpnet": lambda: SparseMLPPredictor(embedder=MPNET),
+           "sparse-mlp-mpnet-vector3": lambda: LouderVector(embedder=MPNET),
+           "sparse-mlp-mpnet-epochs5": lambda: SparseMLPPredictor(embedder=MPNET, epochs=5)}
+
+
+def main():
+    s = split(DATA, second=os.environ.get("SECOND") == "1")
+    members = {name: cached_member(SWEEP, name, make, s) for name, make in MEMBERS.items()}
+    for name in members:
+        print(f"{name:26s} alone ${s.error(members[name]['held']):7.2f}")
+    base = abs(boosted(members, ["mpnet-knn", "sparse-mlp-mpnet"], s) - s.truth)
+    for mlp in ["sparse-mlp-mpnet", "sparse-mlp-mpnet-vector3", "sparse-mlp-mpnet-epochs5"]:
+        report(f"mpnet-knn + {mlp}", boosted(members, ["mpnet-knn", mlp], s), base, s, width=44)
+
+
+if __name__ == "__main__":
+    main()
