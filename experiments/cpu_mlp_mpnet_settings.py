@@ -1,16 +1,20 @@
-"""Two settings of the mpnet sparse MLP that were chosen for TF-IDF alone, before the sentence vector joined it:
-how loud the vector speaks in the first layer (the vector times 3, so its map starts three times as strong against the
-TF-IDF row's) and the length of training (five epochs, the batch doubling to 512, instead of four). On the V1M
-validation split (fitted on train + train-extra + train-more, scored on dev[:1250]) with its five folds, each alone
-and in the boosted stacker beside the mpnet kNN, paired against `recipes/cpu-stack-mpnet.toml` (the mpnet kNN and the
-MLP as it is). With SECOND=1, on the second validation slice (V2M: the pool and dev[:625], scored on dev[625:1250]).
-Usage: [SECOND=1] python experiments/cpu_mlp_mpnet_settings.py [DATA_DIR] [SWEEP_DIR]   (about 18 minutes a
+"""Three variants of the mpnet sparse MLP. Two settings chosen for TF-IDF alone, before the sentence vector joined
+it: how loud the vector speaks in the first layer (the vector times 3, so its map starts three times as strong against
+the TF-IDF row's) and the length of training (five epochs, the batch doubling to 512, instead of four). And the
+Mercari winners' separate vectorizer for the product's name: TF-IDF of the title line's 1-2 grams beside the whole
+text's, so a word in the title is a feature of its own. On the V1M validation split (fitted on train + train-extra +
+train-more, scored on dev[:1250]) with its five folds, each alone and in the boosted stacker beside the mpnet kNN,
+paired against `recipes/cpu-stack-mpnet.toml` (the mpnet kNN and the MLP as it is). With SECOND=1, on the second
+validation slice (V2M: the pool and dev[:625], scored on dev[625:1250]); VARIANTS=a,b fits only those variants.
+Usage: [SECOND=1] [VARIANTS=epochs5] python experiments/cpu_mlp_mpnet_settings.py [DATA_DIR] [SWEEP_DIR]   (about 13 minutes a
 variant on 2 cores, the mpnet vectors cached)
 """
 
 import os
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from pricer.predictors.embedding import EmbeddingKnnPredictor
 from pricer.predictors.sparse_mlp import SparseMLPPredictor
@@ -26,19 +30,37 @@ class LouderVector(SparseMLPPredictor):
         return super().sentence_vectors(texts) * 3.0
 
 
+def title_line(text: str) -> str:
+    return text.split("\n", 1)[0].lower()
+
+
+class TitleFeatures(SparseMLPPredictor):
+    def make_vectorizer(self):
+        from sklearn.feature_extraction.text import TfidfVectorizer
+        from sklearn.pipeline import FeatureUnion
+
+        title = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, preprocessor=title_line,
+                                dtype=np.float32)
+        return FeatureUnion([("text", super().make_vectorizer()), ("title", title)])
+
+
 MEMBERS = {"mpnet-knn": lambda: EmbeddingKnnPredictor(embedder=MPNET),
            "sparse-mlp-mpnet": lambda: SparseMLPPredictor(embedder=MPNET),
            "sparse-mlp-mpnet-vector3": lambda: LouderVector(embedder=MPNET),
-           "sparse-mlp-mpnet-epochs5": lambda: SparseMLPPredictor(embedder=MPNET, epochs=5)}
+           "sparse-mlp-mpnet-epochs5": lambda: SparseMLPPredictor(embedder=MPNET, epochs=5),
+           "sparse-mlp-mpnet-title": lambda: TitleFeatures(embedder=MPNET)}
 
 
 def main():
     s = split(DATA, second=os.environ.get("SECOND") == "1")
-    members = {name: cached_member(SWEEP, name, make, s) for name, make in MEMBERS.items()}
+    chosen = os.environ.get("VARIANTS")
+    wanted = [n for n in MEMBERS if not chosen or n in ("mpnet-knn", "sparse-mlp-mpnet")
+              or n.removeprefix("sparse-mlp-mpnet-") in chosen.split(",")]
+    members = {name: cached_member(SWEEP, name, MEMBERS[name], s) for name in wanted}
     for name in members:
         print(f"{name:26s} alone ${s.error(members[name]['held']):7.2f}")
     base = abs(boosted(members, ["mpnet-knn", "sparse-mlp-mpnet"], s) - s.truth)
-    for mlp in ["sparse-mlp-mpnet", "sparse-mlp-mpnet-vector3", "sparse-mlp-mpnet-epochs5"]:
+    for mlp in [name for name in members if name.startswith("sparse-mlp")]:
         report(f"mpnet-knn + {mlp}", boosted(members, ["mpnet-knn", mlp], s), base, s, width=44)
 
 
