@@ -278,10 +278,10 @@ def test_resume_passes_over_a_checkpoint_cut_short_while_saving(tmp_path):
     from pricer.llm.training import last_checkpoint
 
     assert last_checkpoint(tmp_path / "none") is None
-    for step, complete in [(3, True), (12, True), (15, False)]:
+    for step, state in [(3, "{}"), (12, '{"global_step": 12}'), (15, None), (18, '{"global_step": 1')]:
         (tmp_path / f"checkpoint-{step}").mkdir()
-        if complete:
-            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text("{}")
+        if state is not None:  # none: cut short before the state; a half line: cut short while writing it
+            (tmp_path / f"checkpoint-{step}" / "trainer_state.json").write_text(state)
     (tmp_path / "checkpoint-latest").mkdir()
     assert last_checkpoint(tmp_path) == str(tmp_path / "checkpoint-12")
 

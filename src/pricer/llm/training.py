@@ -148,11 +148,17 @@ def skipped_steps(trainer) -> int:
 
 
 def last_checkpoint(run_dir: Path) -> str | None:
-    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a folder without it is one
-    that an interruption cut short while saving; it is passed over (and written again when training reaches it)."""
-    complete = [f for f in run_dir.glob("checkpoint-*")
-                if f.name.rsplit("-", 1)[1].isdigit() and (f / "trainer_state.json").exists()]
-    return str(max(complete, key=lambda f: int(f.name.rsplit("-", 1)[1]))) if complete else None
+    """The newest complete checkpoint. The Trainer writes trainer_state.json last, so a folder without it (or with
+    it half written) is one that an interruption cut short while saving; it is passed over, and written again when
+    training reaches its step."""
+    def complete(folder: Path) -> bool:
+        try:
+            return isinstance(json.loads((folder / "trainer_state.json").read_text()), dict)
+        except (OSError, ValueError):
+            return False
+
+    steps = {int(f.name.rsplit("-", 1)[1]): f for f in run_dir.glob("checkpoint-*") if f.name.rsplit("-", 1)[1].isdigit()}
+    return next((str(steps[step]) for step in sorted(steps, reverse=True) if complete(steps[step])), None)
 
 
 def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
