@@ -8,11 +8,12 @@ and those named in ESTIMATOR_TYPES; tensors go to safetensors. Folders saved by 
 
 import contextlib
 import contextvars
+import json
 import os
 from pathlib import Path
 
 from pricer.errors import PricerError
-from pricer.storage import atomic_write_bytes
+from pricer.storage import atomic_write_bytes, atomic_write_json
 
 # Types beyond skops' defaults that pricer's own estimators hold: a function of pricer's and scikit-learn's tree
 # structures. Anything else in a file is refused.
@@ -48,22 +49,63 @@ def _refuse_pickle(path: Path):
 
 
 def save_estimator(estimator, path: Path) -> None:
-    """A scikit-learn estimator as `path` (.skops)."""
+    """A scikit-learn estimator as `path` (.skops), a text vectorizer's vocabulary beside it as JSON
+    (`NAME.vocabulary.json`): skops checks every entry of a dict as an object of its own, so a 165,000-term
+    vocabulary took 4 s to load from the .skops file and takes 0.03 s from JSON."""
     import skops.io
 
-    _plain_vocabularies(estimator)
-    atomic_write_bytes(path, skops.io.dumps(estimator))
+    steps = _steps(estimator)
+    vocabularies = [getattr(step, "vocabulary_", None) for step in steps]
+    vocabularies = [{term: int(index) for term, index in v.items()} if isinstance(v, dict) else None
+                    for v in vocabularies]
+    if any(v is not None for v in vocabularies):
+        atomic_write_json(_vocabulary_file(path), {"vocabularies": vocabularies})
+    else:
+        _vocabulary_file(path).unlink(missing_ok=True)
+    try:
+        for step, vocabulary in zip(steps, vocabularies):
+            if vocabulary is not None:
+                step.vocabulary_ = {}
+        data = skops.io.dumps(estimator)
+    finally:
+        for step, vocabulary in zip(steps, vocabularies):
+            if vocabulary is not None:
+                step.vocabulary_ = vocabulary
+    atomic_write_bytes(path, data)
 
 
-def _plain_vocabularies(estimator) -> None:
-    """A text vectorizer's vocabulary with Python ints for numpy ones. skops writes every numpy scalar as a file of its
-    own in its zip and lists the zip's files for each new one: 20,000 terms took 18 s, and the time grows with the
-    square of the count (the CPU stack's sparse-mlp has 140,000). Python ints are written inline. The vectorizer works
-    the same with either."""
-    for step in [estimator, *(step for _, step in getattr(estimator, "steps", []))]:
-        vocabulary = getattr(step, "vocabulary_", None)
-        if isinstance(vocabulary, dict):
-            step.vocabulary_ = {term: int(index) for term, index in vocabulary.items()}
+def _steps(estimator) -> list:
+    """The estimator and, for a pipeline, its steps: where a text vectorizer can be."""
+    return [estimator, *(step for _, step in getattr(estimator, "steps", []))]
+
+
+def _vocabulary_file(path: Path) -> Path:
+    return path.with_name(f"{path.stem}.vocabulary.json")
+
+
+def _restore_vocabularies(estimator, path: Path) -> None:
+    """The vocabularies save_estimator wrote beside `path` put back into the estimator's vectorizers; a file that
+    does not match the estimator, or a vectorizer left without its file, is refused."""
+    file, steps = _vocabulary_file(path), _steps(estimator)
+    if not file.exists():
+        if any(getattr(step, "vocabulary_", None) == {} for step in steps):
+            raise PricerError(f"{file}: missing; the model folder is incomplete")
+        return
+    try:
+        vocabularies = json.loads(file.read_text())["vocabularies"]
+        if not isinstance(vocabularies, list) or len(vocabularies) != len(steps):
+            raise ValueError("not one entry per step")
+        for step, vocabulary in zip(steps, vocabularies):
+            if vocabulary is None:
+                continue
+            if getattr(step, "vocabulary_", None) != {} or not all(isinstance(term, str) for term in vocabulary):
+                raise ValueError("not a vocabulary of this estimator")
+            indices = list(vocabulary.values())
+            if not all(type(i) is int for i in indices) or sorted(indices) != list(range(len(indices))):
+                raise ValueError("its indices are not 0 to N-1")
+            step.vocabulary_ = vocabulary
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise PricerError(f"{file} is not the vocabulary of {path.name} ({type(e).__name__}: {e})") from None
 
 
 def load_estimator(path: Path):
@@ -77,11 +119,13 @@ def load_estimator(path: Path):
             unknown = sorted(set(skops.io.get_untrusted_types(data=data)) - set(ESTIMATOR_TYPES))
             if unknown:
                 raise PricerError(f"{path} holds types pricer does not load: {', '.join(unknown)}")
-            return skops.io.loads(data, trusted=ESTIMATOR_TYPES)
+            estimator = skops.io.loads(data, trusted=ESTIMATOR_TYPES)
         except PricerError:
             raise
         except Exception as e:
             raise PricerError(f"{path} is not a readable estimator file ({type(e).__name__}: {e})") from None
+        _restore_vocabularies(estimator, path)
+        return estimator
     legacy = path.with_suffix(".joblib")
     if legacy.exists():
         _refuse_pickle(legacy)
