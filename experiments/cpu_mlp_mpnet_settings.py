@@ -1,13 +1,14 @@
-"""Three variants of the mpnet sparse MLP. Two settings chosen for TF-IDF alone, before the sentence vector joined
-it: how loud the vector speaks in the first layer (the vector times 3, so its map starts three times as strong against
-the TF-IDF row's) and the length of training (five epochs, the batch doubling to 512, instead of four). And the
-Mercari winners' separate vectorizer for the product's name: TF-IDF of the title line's 1-2 grams beside the whole
-text's, so a word in the title is a feature of its own. On the V1M validation split (fitted on train + train-extra +
-train-more, scored on dev[:1250]) with its five folds, each alone and in the boosted stacker beside the mpnet kNN,
-paired against `recipes/cpu-stack-mpnet.toml` (the mpnet kNN and the MLP as it is). With SECOND=1, on the second
-validation slice (V2M: the pool and dev[:625], scored on dev[625:1250]); VARIANTS=a,b fits only those variants.
-Usage: [SECOND=1] [VARIANTS=epochs5] python experiments/cpu_mlp_mpnet_settings.py [DATA_DIR] [SWEEP_DIR]   (about 13 minutes a
-variant on 2 cores, the mpnet vectors cached)
+"""Four variants of the mpnet sparse MLP. Two settings chosen for TF-IDF alone, before the sentence vector joined it: how
+loud the vector speaks in the first layer (the vector times 3, so its map starts three times as strong against the
+TF-IDF row's) and the length of training (five epochs, the batch doubling to 512, instead of four). And the Mercari
+winners' separate vectorizer for the product's name: TF-IDF of the title line's 1-2 grams beside the whole text's, so
+a word in the title is a feature of its own. And single characters as words (scikit-learn's default pattern keeps
+words of two or more, so the 2 of "2-Light" or "Pack of 4" is dropped). On the V1M validation split (fitted on train +
+train-extra + train-more, scored on dev[:1250]) with its five folds, each alone and in the boosted stacker beside the
+mpnet kNN, paired against `recipes/cpu-stack-mpnet.toml` (the mpnet kNN and the MLP as it is). With SECOND=1, on the
+second validation slice (V2M: the pool and dev[:625], scored on dev[625:1250]); VARIANTS=a,b fits only those variants.
+Usage: [SECOND=1] [VARIANTS=epochs5] python experiments/cpu_mlp_mpnet_settings.py [DATA_DIR] [SWEEP_DIR] (about 7
+minutes a variant on 2 cores, the mpnet vectors cached)
 """
 
 import os
@@ -45,10 +46,11 @@ class TitleFeatures(SparseMLPPredictor):
 
 
 MEMBERS = {"mpnet-knn": lambda: EmbeddingKnnPredictor(embedder=MPNET),
-           "sparse-mlp-mpnet": lambda: SparseMLPPredictor(embedder=MPNET),
+           "sparse-mlp-mpnet": lambda: SparseMLPPredictor(embedder=MPNET),  # as it was: words of two characters or more
            "sparse-mlp-mpnet-vector3": lambda: LouderVector(embedder=MPNET),
            "sparse-mlp-mpnet-epochs5": lambda: SparseMLPPredictor(embedder=MPNET, epochs=5),
-           "sparse-mlp-mpnet-title": lambda: TitleFeatures(embedder=MPNET)}
+           "sparse-mlp-mpnet-title": lambda: TitleFeatures(embedder=MPNET),
+           "sparse-mlp-mpnet-chars1": lambda: SparseMLPPredictor(embedder=MPNET, single_characters=True)}
 
 
 def main():

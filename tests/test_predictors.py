@@ -5,7 +5,7 @@ import pytest
 
 from conftest import run_cli
 from pricer import PricerError
-from pricer.data.items import read_items
+from pricer.data.items import Item, read_items
 from pricer.predictors.classical import text_features
 from pricer.predictors.registry import RECIPES, load_predictor, make_predictor
 
@@ -192,3 +192,19 @@ def test_sparse_mlp_with_categories_learns_only_from_them_and_from_items_without
         np.median(only.predict(texts))  # the foreign items would have pulled the prices up
     with pytest.raises(PricerError, match="no training item is in its categories"):
         SparseMLPPredictor(categories=["Software"]).fit(train[:400])
+
+
+def test_sparse_mlp_with_single_characters_reads_the_counts_the_default_drops(tmp_path):
+    """`single_characters`: "2-Light" and "Pack of 4" keep their digits as features (scikit-learn's default word
+    pattern drops one-character words); the setting is saved, and the loaded model reads texts the same way."""
+    from pricer.predictors.sparse_mlp import SparseMLPPredictor
+
+    items = [Item(text=f"{n}-Light vanity fixture, pack of {n}", price=30.0 * n) for n in range(1, 10)] * 3
+    plain = SparseMLPPredictor(networks=1, hidden=8).fit(items)
+    counts = SparseMLPPredictor(networks=1, hidden=8, single_characters=True).fit(items)
+    assert "4" not in plain.vectorizer.vocabulary_ and {"4", "4 light", "of 4"} <= set(counts.vectorizer.vocabulary_)
+    assert make_predictor("sparse-mlp-mpnet").single_characters and not make_predictor("sparse-mlp-embed").single_characters
+    counts.save(tmp_path / "m")
+    loaded = load_predictor(tmp_path / "m")
+    assert loaded.single_characters and loaded.vectorizer.vocabulary_ == counts.vectorizer.vocabulary_
+    assert np.allclose(loaded.predict(["2-Light fixture"]), counts.predict(["2-Light fixture"]), rtol=1e-5)

@@ -45,7 +45,7 @@ RECIPES = {
     "sparse-mlp": ("sparse-mlp", {}),  # Mercari-style: TF-IDF -> 256 -> 64 -> 64 -> 1, four networks averaged
     "sparse-mlp-embed": ("sparse-mlp", {"embedder": "all-MiniLM-L6-v2"}),  # the same with the MiniLM vector beside TF-IDF
     "embed-knn-mpnet": ("embed-knn", {"embedder": "all-mpnet-base-v2"}),  # all-mpnet-base-v2 in MiniLM's place (make mpnet)
-    "sparse-mlp-mpnet": ("sparse-mlp", {"embedder": "all-mpnet-base-v2"}),
+    "sparse-mlp-mpnet": ("sparse-mlp", {"embedder": "all-mpnet-base-v2", "single_characters": True}),
     "ensemble": ("ensemble", {}),  # with --members
 }
 
