@@ -41,7 +41,6 @@ def resolve_embedder(name: str) -> str:
 @lru_cache(maxsize=2)
 def _sentence_model(name: str):
     from sentence_transformers import SentenceTransformer
-
     from transformers.utils import logging
 
     location = resolve_embedder(name)
