@@ -203,7 +203,8 @@ def test_sparse_mlp_with_single_characters_reads_the_counts_the_default_drops(tm
     plain = SparseMLPPredictor(networks=1, hidden=8).fit(items)
     counts = SparseMLPPredictor(networks=1, hidden=8, single_characters=True).fit(items)
     assert "4" not in plain.vectorizer.vocabulary_ and {"4", "4 light", "of 4"} <= set(counts.vectorizer.vocabulary_)
-    assert make_predictor("sparse-mlp-mpnet").single_characters and not make_predictor("sparse-mlp-embed").single_characters
+    assert make_predictor("sparse-mlp-mpnet").single_characters and make_predictor("sparse-mlp-embed").single_characters
+    assert not make_predictor("sparse-mlp").single_characters  # TF-IDF alone: not measured with it
     counts.save(tmp_path / "m")
     loaded = load_predictor(tmp_path / "m")
     assert loaded.single_characters and loaded.vectorizer.vocabulary_ == counts.vectorizer.vocabulary_

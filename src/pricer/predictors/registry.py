@@ -43,7 +43,7 @@ RECIPES = {
     "dnn": ("dnn", {}),  # the course v2's size: hidden 4096, 8 residual blocks (a GPU's work)
     "dnn-small": ("dnn", {"hidden": 1024, "blocks": 4}),  # a CPU's size
     "sparse-mlp": ("sparse-mlp", {}),  # Mercari-style: TF-IDF -> 256 -> 64 -> 64 -> 1, four networks averaged
-    "sparse-mlp-embed": ("sparse-mlp", {"embedder": "all-MiniLM-L6-v2"}),  # the same with the MiniLM vector beside TF-IDF
+    "sparse-mlp-embed": ("sparse-mlp", {"embedder": "all-MiniLM-L6-v2", "single_characters": True}),  # + the MiniLM vector
     "embed-knn-mpnet": ("embed-knn", {"embedder": "all-mpnet-base-v2"}),  # all-mpnet-base-v2 in MiniLM's place (make mpnet)
     "sparse-mlp-mpnet": ("sparse-mlp", {"embedder": "all-mpnet-base-v2", "single_characters": True}),
     "ensemble": ("ensemble", {}),  # with --members

@@ -16,7 +16,8 @@ to $107.27, and the CPU stack from $106.23 to $103.73 with it and embed-knn as i
 
 With `single_characters`, words of one character count too (scikit-learn's default pattern drops them, and with them
 the 2 of "2-Light" and the 4 of "Pack of 4"): in the mpnet stack $0.66 better on the first validation slice and $0.52
-on the second, on all four halves (docs/results.md); `sparse-mlp-mpnet` has it.
+on the second, on all four halves, in the MiniLM stack $0.26 and $0.77 (docs/results.md); `sparse-mlp-mpnet` and
+`sparse-mlp-embed` have it.
 
 With `categories`, the network learns only from items of those categories and from items without one. Leaving out
 the pool's items from categories the benchmark does not have (a tenth of it) was measured in the stack on
