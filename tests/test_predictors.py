@@ -137,8 +137,12 @@ def test_deep_network_learns_and_reloads(small, tmp_path):
 
 @pytest.mark.slow
 def test_sparse_mlp_learns_and_reloads(small, tmp_path):
-    """The Mercari-style MLP on TF-IDF, two small networks: it beats the constant on
-    held-out items, a saved one gives the same numbers, and a text of unknown words still gets a price."""
+    """The Mercari-style MLP on TF-IDF, two small networks: it beats the constant on held-out items, a saved one
+    gives the same numbers to a tenth of a percent (its first layer kept as float16), and a text of unknown words still
+    gets a price."""
+    import torch
+    from safetensors.torch import load_file
+
     from pricer.predictors.sparse_mlp import SparseMLPPredictor
 
     train, test = small
@@ -148,7 +152,10 @@ def test_sparse_mlp_learns_and_reloads(small, tmp_path):
     texts = [it.text for it in test[:5]] + ["zzqx"]
     before = mlp.predict(texts)
     assert np.all(np.isfinite(before)) and np.all(before >= 0)
-    assert np.allclose(load_predictor(tmp_path / "mlp").predict(texts), before, rtol=1e-5)
+    loaded = load_predictor(tmp_path / "mlp")  # its first layer stored as float16, read back into float32
+    assert np.allclose(loaded.predict(texts), before, rtol=1e-3) and loaded.nets[0].first.weight.dtype == torch.float32
+    stored = load_file(tmp_path / "mlp" / "networks.safetensors")
+    assert stored["0.first.weight"].dtype == torch.float16 and stored["0.rest.1.weight"].dtype == torch.float32
 
 
 @pytest.mark.slow
@@ -166,7 +173,7 @@ def test_sparse_mlp_with_sentence_vectors_learns_and_reloads(small, tmp_path):
     texts = [it.text for it in test[:5]] + ["zzqx"]
     loaded = load_predictor(tmp_path / "mlp")
     assert loaded.params()["embedder"] == "all-MiniLM-L6-v2" and loaded.vector_dims == 384
-    assert np.allclose(loaded.predict(texts), mlp.predict(texts), rtol=1e-5)
+    assert np.allclose(loaded.predict(texts), mlp.predict(texts), rtol=1e-3)
 
 
 def test_sparse_mlp_with_categories_learns_only_from_them_and_from_items_without_one(small):
@@ -208,4 +215,4 @@ def test_sparse_mlp_with_single_characters_reads_the_counts_the_default_drops(tm
     counts.save(tmp_path / "m")
     loaded = load_predictor(tmp_path / "m")
     assert loaded.single_characters and loaded.vectorizer.vocabulary_ == counts.vectorizer.vocabulary_
-    assert np.allclose(loaded.predict(["2-Light fixture"]), counts.predict(["2-Light fixture"]), rtol=1e-5)
+    assert np.allclose(loaded.predict(["2-Light fixture"]), counts.predict(["2-Light fixture"]), rtol=1e-3)
