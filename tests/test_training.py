@@ -298,7 +298,10 @@ def test_killed_training_resumes_from_its_last_checkpoint(tiny_base, amazon, tmp
     first.send_signal(signal.SIGKILL)
     first.wait()
     assert not (run / "pricer.json").exists(), "the first run finished before it could be killed"
-    done = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if (p / "trainer_state.json").exists())
+    from pricer.llm.training import last_checkpoint
+
+    done = int(last_checkpoint(run).rsplit("-", 1)[1])  # the newest complete one (a save the kill cut short is not)
+    assert done >= 3
     second = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     assert f"resuming from {run}/checkpoint-{done}" in second.stdout
