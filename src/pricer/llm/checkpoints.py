@@ -32,17 +32,23 @@ def list_checkpoints(run: str) -> list[dict]:
     return rows
 
 
-def local_checkpoints(run: Path) -> list[dict]:
-    def step(folder: Path) -> int:
-        return int(folder.name.rsplit("-", 1)[1])
+def checkpoint_step(folder: Path) -> int:
+    return int(folder.name.rsplit("-", 1)[1])
 
+
+def checkpoint_folders(run: Path) -> list[Path]:
+    """A run's checkpoint-N folders, oldest step first."""
+    return sorted((f for f in run.glob("checkpoint-*") if f.name.rsplit("-", 1)[1].isdigit()), key=checkpoint_step)
+
+
+def local_checkpoints(run: Path) -> list[dict]:
     rows = []
-    for folder in sorted((f for f in run.glob("checkpoint-*") if f.name.rsplit("-", 1)[1].isdigit()), key=step):
+    for folder in checkpoint_folders(run):
         losses = []
         if (folder / "trainer_state.json").exists():
             history = json.loads((folder / "trainer_state.json").read_text()).get("log_history", [])
-            losses = [e["loss"] for e in history if "loss" in e and e.get("step", 0) <= step(folder)]
-        rows.append({"revision": folder.name, "step": step(folder), "loss": losses[-1] if losses else None,
+            losses = [e["loss"] for e in history if "loss" in e and e.get("step", 0) <= checkpoint_step(folder)]
+        rows.append({"revision": folder.name, "step": checkpoint_step(folder), "loss": losses[-1] if losses else None,
                      "time": iso_time(folder.stat().st_mtime)})
     return rows
 

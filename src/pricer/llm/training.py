@@ -21,6 +21,7 @@ import torch
 
 from pricer.errors import PricerError, first_line
 from pricer.data.items import Item
+from pricer.llm.checkpoints import checkpoint_folders
 from pricer.llm.models import LIGER_KERNELS, check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import question_of
@@ -157,8 +158,7 @@ def last_checkpoint(run_dir: Path) -> str | None:
         except (OSError, ValueError):
             return False
 
-    steps = {int(f.name.rsplit("-", 1)[1]): f for f in run_dir.glob("checkpoint-*") if f.name.rsplit("-", 1)[1].isdigit()}
-    return next((str(steps[step]) for step in sorted(steps, reverse=True) if complete(steps[step])), None)
+    return next((str(folder) for folder in reversed(checkpoint_folders(run_dir)) if complete(folder)), None)
 
 
 def train(items: list[Item], run_dir: str | Path, config: TrainConfig) -> Path:
