@@ -55,7 +55,7 @@ def fit_predict(texts, y, predict_texts) -> np.ndarray:
             rows = order[start:start + BATCH]
             with autocast:
                 guess = head(pooled(encoder, tokens([texts[i] for i in rows])).float()).squeeze(-1)
-            loss = torch.nn.functional.mse_loss(guess, target[rows].to(DEVICE))
+            loss = torch.nn.functional.mse_loss(guess.float(), target[rows].to(DEVICE))
             loss.backward()
             optimizer.step()
             schedule.step()
@@ -64,7 +64,7 @@ def fit_predict(texts, y, predict_texts) -> np.ndarray:
     out = []
     with torch.no_grad(), autocast:
         for start in range(0, len(predict_texts), 128):
-            out.append(head(pooled(encoder, tokens(predict_texts[start:start + 128])).float()).squeeze(-1).cpu())
+            out.append(head(pooled(encoder, tokens(predict_texts[start:start + 128])).float()).squeeze(-1).float().cpu())
     return np.expm1(mean + scale * torch.cat(out).numpy())
 
 
