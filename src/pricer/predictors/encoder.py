@@ -23,9 +23,9 @@ from pricer.retrieval.embeddings import resolve_embedder, without_progress_bars
 
 def mean_of_tokens(encoder, batch):
     """Each text's final token states averaged over its tokens (not its padding)."""
-    states = encoder(**batch).last_hidden_state
-    mask = batch["attention_mask"].unsqueeze(-1).to(states.dtype)
-    return (states * mask).sum(1) / mask.sum(1)
+    from pricer.llm.head import mean_pooled
+
+    return mean_pooled(encoder(**batch).last_hidden_state, batch["attention_mask"])
 
 
 class EncoderRegressor(Predictor):
