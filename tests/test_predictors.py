@@ -242,6 +242,7 @@ def test_fine_tuned_encoder_folder_loads_weights_only_from_safetensors(tmp_path)
     """A saved encoder whose weights come as a pickle (pytorch_model.bin, which can run code when loaded) is refused
     with one line naming the folder; the folder as saved loads."""
     import torch
+    from safetensors.torch import load_file
 
     from pricer.predictors.encoder import EncoderRegressor
 
@@ -249,8 +250,6 @@ def test_fine_tuned_encoder_folder_loads_weights_only_from_safetensors(tmp_path)
     EncoderRegressor(epochs=1, batch_size=4, max_length=16).fit(items).save(tmp_path / "encoder")
     assert load_predictor(tmp_path / "encoder").predict(["pencil 9"]).shape == (1,)
     weights = tmp_path / "encoder" / "encoder" / "model.safetensors"
-    from safetensors.torch import load_file
-
     torch.save(load_file(weights), weights.with_name("pytorch_model.bin"))
     weights.unlink()
     with pytest.raises(PricerError, match=r"cannot load sentence model from .*encoder") as error:

@@ -40,31 +40,28 @@ class EncoderRegressor(Predictor):
         self.max_length, self.seed = max_length, seed
         self.tokenizer, self.encoder, self.head, self.mean, self.std = None, None, None, 0.0, 1.0
 
-    @staticmethod
-    def device() -> str:
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
     def _load(self, folder: str):
         """The tokenizer and the transformer from a folder, weights from safetensors only (a pickle can run code)."""
         from transformers import AutoModel, AutoTokenizer
 
+        from pricer.llm.models import best_device
+
         try:
             with without_progress_bars():
                 self.tokenizer = AutoTokenizer.from_pretrained(folder)
-                self.encoder = AutoModel.from_pretrained(folder, use_safetensors=True).to(self.device())
+                self.encoder = AutoModel.from_pretrained(folder, use_safetensors=True).to(best_device())
         except Exception as e:
             raise PricerError(f"cannot load sentence model from {folder}: {first_line(e)}") from None
 
     def _tokens(self, texts: list[str]):
         return self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                              return_tensors="pt").to(self.device())
+                              return_tensors="pt").to(self.encoder.device)
 
     def _autocast(self):
         import torch
 
-        return torch.autocast(self.device(), dtype=torch.bfloat16, enabled=self.device() == "cuda")
+        device = self.encoder.device.type  # where the transformer was loaded: bf16 products on a GPU, fp32 on a CPU
+        return torch.autocast(device, dtype=torch.bfloat16, enabled=device == "cuda")
 
     def fit(self, items, progress=None):
         import torch
@@ -72,7 +69,7 @@ class EncoderRegressor(Predictor):
 
         torch.manual_seed(self.seed)
         self._load(resolve_embedder(self.base))
-        self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1).to(self.device())
+        self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1).to(self.encoder.device)
         texts = [it.text for it in items]
         y = np.log1p(np.array([it.price for it in items], dtype=np.float32))
         self.mean, self.std = float(y.mean()), float(y.std() or 1.0)
@@ -90,8 +87,8 @@ class EncoderRegressor(Predictor):
             for start in range(0, len(order), self.batch_size):
                 batch = order[start:start + self.batch_size]
                 with self._autocast():
-                    guess = self.head(mean_of_tokens(self.encoder, self._tokens([texts[i] for i in batch])).float())
-                loss = torch.nn.functional.mse_loss(guess.float().squeeze(-1), target[batch].to(self.device()))
+                    guess = self.head(mean_of_tokens(self.encoder, self._tokens([texts[i] for i in batch])))
+                loss = torch.nn.functional.mse_loss(guess.float().squeeze(-1), target[batch].to(self.encoder.device))
                 loss.backward()
                 optimizer.step()
                 schedule.step()
@@ -109,7 +106,7 @@ class EncoderRegressor(Predictor):
         with torch.no_grad(), self._autocast():
             for start in range(0, len(texts), 64):
                 pooled = mean_of_tokens(self.encoder, self._tokens(texts[start:start + 64]))
-                out.append(self.head(pooled.float()).float().squeeze(-1).cpu().numpy())
+                out.append(self.head(pooled).float().squeeze(-1).cpu().numpy())
         log_price = np.concatenate(out) * self.std + self.mean if out else np.zeros(0)
         return np.expm1(log_price).clip(min=0.0)
 
@@ -134,4 +131,4 @@ class EncoderRegressor(Predictor):
         self.mean, self.std = float(target["mean"]), float(target["std"])
         self.head = torch.nn.Linear(self.encoder.config.hidden_size, 1)
         self.head.load_state_dict(load_tensors(path / "head.safetensors", legacy="head.pt"))
-        self.head.to(self.device())
+        self.head.to(self.encoder.device)
