@@ -51,21 +51,17 @@ class DeepNetPredictor(Predictor):
         vectorizer = HashingVectorizer(n_features=self.n_features, stop_words="english", binary=True)
         return vectorizer.transform(texts).astype(np.float32).tocsr()
 
-    @staticmethod
-    def device():
-        import torch
-
-        return "cuda" if torch.cuda.is_available() else "cpu"
-
     def fit(self, items, progress=None):
         import torch
+
+        from pricer.llm.models import best_device
 
         torch.manual_seed(self.seed)
         x = self.features([it.text for it in items])
         y = np.log1p(np.array([it.price for it in items], dtype=np.float32))
         self.mean, self.std = float(y.mean()), float(y.std() or 1.0)
         target = torch.from_numpy((y - self.mean) / self.std)
-        device = self.device()
+        device = best_device()
         self.network = make_network(self.n_features, self.hidden, self.blocks, self.dropout).to(device)
         optimizer = torch.optim.AdamW(self.network.parameters(), lr=self.learning_rate, weight_decay=self.weight_decay)
         steps = self.epochs * math.ceil(len(items) / self.batch_size)
@@ -106,8 +102,10 @@ class DeepNetPredictor(Predictor):
         atomic_write_json(path / "target.json", {"mean": self.mean, "std": self.std})
 
     def load_state(self, path: Path):
+        from pricer.llm.models import best_device
+
         target = json.loads((path / "target.json").read_text())
         self.mean, self.std = target["mean"], target["std"]
         self.network = make_network(self.n_features, self.hidden, self.blocks, self.dropout)
         self.network.load_state_dict(load_tensors(path / "network.safetensors", legacy="network.pt"))
-        self.network.to(self.device())
+        self.network.to(best_device())
