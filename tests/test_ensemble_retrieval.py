@@ -110,6 +110,24 @@ def test_a_recipe_member_takes_settings_over_its_file(tmp_path):
         EnsemblePredictor(members=["tfidf", "tfidf"], folds=0).fit([])
 
 
+def test_a_named_member_takes_settings_of_its_kind(pool, tmp_path):
+    train, test = pool
+    assert member_template("tfidf alpha=10") == ("tfidf-alpha10", "tfidf", {"alpha": 10})
+    blend = EnsemblePredictor(members=["tfidf", "tfidf alpha=100"], folds=0).fit(train, progress=lambda *_: None)
+    texts = [it.text for it in test[:20]]
+    plain, heavy = (member.predict(texts) for member in blend.fitted)
+    assert np.allclose(heavy, make_predictor("tfidf", alpha=100).fit(train).predict(texts))
+    assert np.std(np.log(heavy)) < np.std(np.log(plain))  # the heavier ridge pulls toward the mean price
+    blend.save(tmp_path / "blend")
+    assert [m.alpha for m in load_predictor(tmp_path / "blend").fitted] == [1.0, 100]
+    with pytest.raises(PricerError, match="alpha=much: alpha takes a number"):
+        make_predictor("tfidf alpha=much")
+    with pytest.raises(PricerError, match="alpah: not a setting of tfidf; known: alpha"):
+        member_template("tfidf alpah=1")
+    with pytest.raises(PricerError, match="epochs=1.5: epochs takes an integer"):
+        make_predictor("encoder-minilm epochs=1.5")
+
+
 @pytest.mark.slow
 def test_a_fit_knows_which_sentence_embedders_it_needs_before_it_starts():
     """What `pricer fit` embeds first, with a progress bar, so the fit and its folds read cached vectors."""

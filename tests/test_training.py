@@ -209,6 +209,12 @@ def test_recipe_keys_on_the_command_line_are_checked_and_typed():
         parse_overrides(["lora_rank=3"])
     with pytest.raises(PricerError, match="give a recipe setting as KEY=VALUE"):
         parse_overrides(["epochs"])
+    with pytest.raises(PricerError, match="epochs=two: epochs takes a number"):
+        parse_overrides(["epochs=two"])
+    with pytest.raises(PricerError, match="lora_r=8.5: lora_r takes an integer"):
+        parse_overrides(["lora_r=8.5"])
+    assert parse_overrides(["index=runs/index", "epochs=2", "push_to_hub=me/run"]) == {
+        "index": "runs/index", "epochs": 2, "push_to_hub": "me/run"}
 
 
 @pytest.mark.slow

@@ -17,10 +17,10 @@ from pricer.predictors.registry import load_predictor
 
 @app.command()
 def fit(
-    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, sparse-mlp-embed, embed-knn-mpnet, sparse-mlp-mpnet, encoder-minilm, encoder-mpnet, ensemble, or a recipe file (.toml: training, or [ensemble])")],
+    kind: Annotated[str, typer.Argument(help="random, constant-mean, constant-median, features, bow, tfidf, embed-rf, embed-knn, dnn, dnn-small, sparse-mlp, sparse-mlp-embed, embed-knn-mpnet, sparse-mlp-mpnet, encoder-minilm, encoder-mpnet, ensemble, or a recipe file (.toml: training, or [ensemble]); a name can take settings of its kind in the same argument: 'encoder-minilm epochs=1'")],
     train: Annotated[list[str], typer.Option(metavar="FILE", help="Training file(s), optionally sliced: dev.jsonl[:1250].")],
     out: Annotated[Path, typer.Option(help="Directory to save the fitted predictor in.")],
-    members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names, model directories, language-model recipe files (with settings after one: 'x.toml seed=7'), or fixed:MODEL for a model used as it is (its guesses on the training items stand in for out-of-fold ones: give items it did not learn from).")] = None,
+    members: Annotated[Optional[list[str]], typer.Option(metavar="MEMBER", help="Ensemble members: recipe names (with settings of their kind after one: 'encoder-minilm epochs=1'), model directories, language-model recipe files (with settings after one: 'x.toml seed=7'), or fixed:MODEL for a model used as it is (its guesses on the training items stand in for out-of-fold ones: give items it did not learn from).")] = None,
     folds: Annotated[int, typer.Option(help="Ensemble: folds for the out-of-fold predictions (0: no stacker, the members' geometric mean).")] = 5,
     stacker: Annotated[str, typer.Option(help="Ensemble: linear (weights on the members' log prices) or boosted (trees on them).")] = "linear",
     calibrate: Annotated[str, typer.Option(metavar="auto|none|FILE", help="The 80% interval: auto calibrates it on out-of-fold estimates of the training items (5 more fits; a language model or dnn gets none), FILE on items the model does not learn from, none leaves it out.")] = "auto",

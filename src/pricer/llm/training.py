@@ -13,8 +13,7 @@ import json
 import logging
 import os
 import shutil
-import tomllib
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -25,7 +24,7 @@ from pricer.llm.checkpoints import checkpoint_folders
 from pricer.llm.models import LIGER_KERNELS, check_quant, load_base_model, load_tokenizer
 from pricer.llm.predictor import LLMPredictor
 from pricer.llm.prompts import question_of
-from pricer.predictors.base import Predictor
+from pricer.predictors.base import Predictor, parse_settings
 from pricer.predictors.registry import load_predictor
 from pricer.retrieval.embeddings import DEFAULT_EMBEDDER
 from pricer.storage import atomic_write_json, read_toml
@@ -88,21 +87,9 @@ def read_recipe(path: str | Path) -> dict:
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """`key=value` pairs from the command line as recipe settings, checked against TrainConfig's fields; a value is
-    read as TOML (3, 2e-5, true, ["q_proj"]) and otherwise kept as text (regression, v2)."""
-    known, settings = {f.name for f in fields(TrainConfig)}, {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise PricerError(f"{pair!r}: give a recipe setting as KEY=VALUE")
-        if key not in known:
-            raise PricerError(f"{key}: not a recipe setting; known: {', '.join(sorted(known))}")
-        try:
-            settings[key] = tomllib.loads(f"value = {value}")["value"]
-        except tomllib.TOMLDecodeError:
-            settings[key] = value
-    return settings
+    """`key=value` pairs from the command line as recipe settings, checked and typed against TrainConfig's fields."""
+    defaults = {f.name: f.default_factory() if f.default is MISSING else f.default for f in fields(TrainConfig)}
+    return parse_settings(pairs, defaults, "recipe setting")
 
 
 def skip_non_finite_steps(max_share: float):

@@ -7,6 +7,7 @@ import inspect
 import json
 import math
 import re
+import tomllib
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import ClassVar
@@ -114,6 +115,35 @@ def constructor_params(predictor: "Predictor", cls: type) -> dict:
     arguments = inspect.signature(cls.__init__).parameters.values()
     return {a.name: getattr(predictor, a.name) for a in arguments
             if a.name != "self" and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD)}
+
+
+def parse_settings(pairs: list[str], defaults: dict, what: str) -> dict:
+    """`KEY=VALUE` pairs as settings of `what`, checked against `defaults` (each known key and its default value). A
+    value is read as TOML (3, 2e-5, true, ["q_proj"]) and otherwise kept as text; a key whose default is a number or a
+    flag takes only a number or a flag (an integer for an integer), a key whose default is text keeps the text given."""
+    settings = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise PricerError(f"{pair!r}: give a {what} as KEY=VALUE")
+        if key not in defaults:
+            raise PricerError(f"{key}: not a {what}; known: {', '.join(sorted(defaults))}")
+        try:
+            value = tomllib.loads(f"value = {text}")["value"]
+        except tomllib.TOMLDecodeError:
+            value = text
+        default, number = defaults[key], isinstance(value, (int, float)) and not isinstance(value, bool)
+        if isinstance(default, str) and not isinstance(value, str):
+            value = text  # a text setting keeps what was given: revision=2 is "2"
+        elif isinstance(default, bool) and not isinstance(value, bool):
+            raise PricerError(f"{pair}: {key} takes true or false")
+        elif isinstance(default, int) and not isinstance(default, bool) and not (number and isinstance(value, int)):
+            raise PricerError(f"{pair}: {key} takes an integer")
+        elif isinstance(default, float) and not number:
+            raise PricerError(f"{pair}: {key} takes a number")
+        settings[key] = value
+    return settings
 
 
 NUMBER = re.compile(r"\d[\d,]*(?:\.\d+)?")

@@ -62,9 +62,9 @@ def member_template(spec: str) -> tuple[str, str, dict]:
         kind, params, name = manifest["kind"], manifest.get("params", {}), Path(spec).name
     elif spec in BUILTINS:
         (kind, params), name = BUILTINS[spec], spec
-    else:
+    else:  # a recipe name, with settings or without: `encoder-minilm epochs=1` is named encoder-minilm-epochs1
         probe = make_predictor(spec)
-        kind, params, name = probe.kind, probe.params(), spec
+        kind, params, name = probe.kind, probe.params(), "-".join(spec.split()).replace("=", "").replace("/", "--")
     if kind in NOT_REFITTABLE:
         raise PricerError(f"member {spec!r} is a {kind!r} predictor, which the ensemble cannot refit on folds")
     return name, kind, params

@@ -4,12 +4,13 @@ Kinds are imported when first used, so `pricer fit tfidf` never imports torch.
 """
 
 import importlib
+import inspect
 from pathlib import Path
 
 from pricer.errors import PricerError
 from pricer.llm.bundled import ALIASES
 from pricer.predictors.model_files import trusting_models
-from pricer.predictors.base import MANIFEST, Predictor, read_manifest
+from pricer.predictors.base import MANIFEST, Predictor, parse_settings, read_manifest
 from pricer.storage import read_toml
 
 KINDS = {
@@ -81,16 +82,23 @@ def ensemble_recipe(path: str | Path) -> dict | None:
 
 
 def make_predictor(recipe: str, **overrides) -> Predictor:
-    """An unfitted predictor: a name of RECIPES, a training recipe file (.toml) for a language model, or a recipe file
-    with an [ensemble] table."""
+    """An unfitted predictor: a name of RECIPES, with settings of its kind after it if wanted (`encoder-minilm
+    epochs=1 max_length=128`), a training recipe file (.toml) for a language model, or a recipe file with an
+    [ensemble] table."""
     if str(recipe).endswith(".toml"):
         if (table := ensemble_recipe(recipe)) is not None:
             return predictor_class("ensemble")(**{**table, **overrides})
         return predictor_class("llm-recipe")(recipe=str(recipe), **overrides)
-    if recipe not in RECIPES:
-        raise PricerError(f"unknown predictor {recipe!r}; choose one of: {', '.join(RECIPES)}")
-    kind, params = RECIPES[recipe]
-    return predictor_class(kind)(**{**params, **overrides})
+    name, *pairs = str(recipe).split()
+    if name not in RECIPES:
+        raise PricerError(f"unknown predictor {name!r}; choose one of: {', '.join(RECIPES)}")
+    kind, params = RECIPES[name]
+    cls = predictor_class(kind)
+    if pairs:
+        defaults = {a.name: a.default for a in inspect.signature(cls.__init__).parameters.values()
+                    if a.name != "self" and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD)}
+        params = params | parse_settings(pairs, defaults | params, f"setting of {kind}")
+    return cls(**{**params, **overrides})
 
 
 def load_predictor(spec: str | Path, *, decode: str | None = None, base: str | None = None, quant: str | None = None,
