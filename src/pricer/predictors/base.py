@@ -110,11 +110,15 @@ class Predictor:
         return predictor
 
 
-def constructor_params(predictor: "Predictor", cls: type) -> dict:
-    """The arguments of cls.__init__ (not *args or **kwargs), each read from predictor's attribute of that name."""
+def constructor_defaults(cls: type) -> dict:
+    """The arguments of cls.__init__ (not *args or **kwargs) and their defaults."""
     arguments = inspect.signature(cls.__init__).parameters.values()
-    return {a.name: getattr(predictor, a.name) for a in arguments
-            if a.name != "self" and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD)}
+    return {a.name: a.default for a in arguments if a.name != "self" and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD)}
+
+
+def constructor_params(predictor: "Predictor", cls: type) -> dict:
+    """The arguments of cls.__init__, each read from predictor's attribute of that name."""
+    return {name: getattr(predictor, name) for name in constructor_defaults(cls)}
 
 
 def parse_settings(pairs: list[str], defaults: dict, what: str) -> dict:

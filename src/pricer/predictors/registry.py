@@ -4,13 +4,12 @@ Kinds are imported when first used, so `pricer fit tfidf` never imports torch.
 """
 
 import importlib
-import inspect
 from pathlib import Path
 
 from pricer.errors import PricerError
 from pricer.llm.bundled import ALIASES
 from pricer.predictors.model_files import trusting_models
-from pricer.predictors.base import MANIFEST, Predictor, parse_settings, read_manifest
+from pricer.predictors.base import MANIFEST, Predictor, constructor_defaults, parse_settings, read_manifest
 from pricer.storage import read_toml
 
 KINDS = {
@@ -95,9 +94,7 @@ def make_predictor(recipe: str, **overrides) -> Predictor:
     kind, params = RECIPES[name]
     cls = predictor_class(kind)
     if pairs:
-        defaults = {a.name: a.default for a in inspect.signature(cls.__init__).parameters.values()
-                    if a.name != "self" and a.kind not in (a.VAR_POSITIONAL, a.VAR_KEYWORD)}
-        params = params | parse_settings(pairs, defaults | params, f"setting of {kind}")
+        params = params | parse_settings(pairs, constructor_defaults(cls) | params, f"setting of {kind}")
     return cls(**{**params, **overrides})
 
 
