@@ -71,6 +71,7 @@ def test_fit_ensemble_command(amazon, tmp_path):
                      "--train", f"{amazon / 'dev.jsonl'}[:400]", "--out", tmp_path / "e")
     assert result.returncode == 0, result.stderr[-2000:]
     assert "out-of-fold error" in result.stdout and "stacker weights" in result.stdout
+    assert "tfidf: fold 1 of 2 done in" in result.stdout and "bow: fold 2 of 2 done in" in result.stdout
     assert load_predictor(tmp_path / "e").names == ["tfidf", "bow"]
     result = run_cli("fit", "ensemble", "--members", "tfidf", "--members", "bow", "--folds", "2", "--stacker", "boosted",
                      "--train", f"{amazon / 'dev.jsonl'}[:400]", "--out", tmp_path / "b")

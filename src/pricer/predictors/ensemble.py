@@ -16,6 +16,7 @@ import hashlib
 import io
 import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,13 +93,17 @@ def fold_predictions(kind: str, params: dict, train, held: list[str]) -> np.ndar
     return predictions
 
 
-def out_of_fold_predictions(kind: str, params: dict, items, fold_of: np.ndarray) -> np.ndarray:
-    """Each item's price from the member fitted on the folds it is not in (fold_of: each item's fold)."""
-    predictions = np.zeros(len(items))
-    for k in np.unique(fold_of):
+def out_of_fold_predictions(kind: str, params: dict, items, fold_of: np.ndarray, progress=None) -> np.ndarray:
+    """Each item's price from the member fitted on the folds it is not in (fold_of: each item's fold); progress is
+    told of each fold and its time as it ends (a fine-tuned member's fold can take an hour on a CPU)."""
+    predictions, folds = np.zeros(len(items)), np.unique(fold_of)
+    for k in folds:
+        start = time.monotonic()
         train = [it for it, f in zip(items, fold_of) if f != k]
         held = [it.text for it, f in zip(items, fold_of) if f == k]
         predictions[fold_of == k] = fold_predictions(kind, params, train, held)
+        if progress:
+            progress(f"fold {k + 1} of {len(folds)} done in {time.monotonic() - start:,.0f} s")
     return predictions
 
 
@@ -147,7 +152,8 @@ class EnsemblePredictor(Predictor):
             if kind == FIXED:
                 oof[:, m] = fixed[m].predict([it.text for it in items])
             else:
-                oof[:, m] = out_of_fold_predictions(kind, params, items, fold_of)
+                oof[:, m] = out_of_fold_predictions(kind, params, items, fold_of,
+                                                    progress=lambda line: progress(f"{name}: {line}"))
             progress(f"{name}: out-of-fold error ${np.nanmean(np.abs(oof[:, m] - np.expm1(y))):,.2f}"
                      + (f", no price for {np.isnan(oof[:, m]).sum():,}" if np.isnan(oof[:, m]).any() else ""))
         # a member that names no price for an item (a language model can) stands in with its median guess there
