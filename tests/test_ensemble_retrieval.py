@@ -105,6 +105,7 @@ def test_a_recipe_member_takes_settings_over_its_file(tmp_path):
     assert member_template(str(recipe)) == ("head", "llm-recipe", {"recipe": str(recipe)})
     name, kind, params = member_template(f"{recipe} seed=7 epochs=3")
     assert name == "head-seed7-epochs3" and params == {"recipe": str(recipe), "overrides": {"seed": 7, "epochs": 3}}
+    assert member_template(f"{recipe} index=runs/idx")[0] == "head-indexruns--idx"  # one folder under members/
     with pytest.raises(PricerError, match="speed: not a recipe setting"):
         member_template(f"{recipe} speed=7")
     with pytest.raises(PricerError, match="two members are named alike"):

@@ -34,6 +34,11 @@ REFERENCE = "fixed.json"
 STACKERS = ("linear", "boosted")
 
 
+def folder_name(text: str) -> str:
+    """A member's name as one folder under the saved ensemble's members/: a path's slashes become `--`."""
+    return text.rstrip("/").replace("/", "--")
+
+
 def member_template(spec: str) -> tuple[str, str, dict]:
     """(name, kind, params) of a member given as a recipe name, a saved predictor directory, a training recipe file
     (.toml) for a language model, which is trained on every fold (`RECIPE.toml KEY=VALUE ...` with settings over the
@@ -47,7 +52,7 @@ def member_template(spec: str) -> tuple[str, str, dict]:
         if Path(local).exists():  # a local run or adapter: found from anywhere the ensemble is loaded
             local = str(Path(local).resolve())
         model = f"{local}@{revision}" if revision else local
-        name = model.rstrip("/").replace("/", "--")[-60:]
+        name = folder_name(model)[-60:]
         return name, FIXED, {"model": model}
     if spec.endswith(".toml") or ".toml " in spec:
         from pricer.llm.training import parse_overrides
@@ -56,7 +61,8 @@ def member_template(spec: str) -> tuple[str, str, dict]:
         recipe, overrides = head + ".toml" if with_settings else spec, parse_overrides(settings.split())
         if ensemble_recipe(recipe) is not None:
             raise PricerError(f"member {spec!r} is an ensemble recipe; ensembles do not nest")
-        kind, name = "llm-recipe", Path(recipe).stem + "".join(f"-{key}{value}" for key, value in overrides.items())
+        suffix = "".join(f"-{key}{value}" for key, value in overrides.items())
+        kind, name = "llm-recipe", folder_name(Path(recipe).stem + suffix)
         params = {"recipe": recipe, "overrides": overrides} if overrides else {"recipe": recipe}
     elif Path(spec).is_dir():
         manifest = read_manifest(spec)
@@ -65,7 +71,7 @@ def member_template(spec: str) -> tuple[str, str, dict]:
         (kind, params), name = BUILTINS[spec], spec
     else:  # a recipe name, with settings or without: `encoder-minilm epochs=1` is named encoder-minilm-epochs1
         probe = make_predictor(spec)
-        kind, params, name = probe.kind, probe.params(), "-".join(spec.split()).replace("=", "").replace("/", "--")
+        kind, params, name = probe.kind, probe.params(), folder_name("-".join(spec.split()).replace("=", ""))
     if kind in NOT_REFITTABLE:
         raise PricerError(f"member {spec!r} is a {kind!r} predictor, which the ensemble cannot refit on folds")
     return name, kind, params
